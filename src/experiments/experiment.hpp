@@ -1,0 +1,42 @@
+// The named experiments behind `diffgen run NAME`. An experiment declares its
+// settings as a Schema (used by `describe`, --config and --set), and runs
+// from a resolved Config into an output folder.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/config.hpp"
+
+namespace diffgen {
+
+struct RunOptions {
+  std::filesystem::path out_dir;  // created by the caller
+  int seeds = 1;                  // independent seeds k = 0..seeds-1
+  bool quiet = false;             // no table or progress on the terminal
+  bool progress = true;           // progress bar allowed (stderr is a terminal)
+};
+
+class Experiment {
+ public:
+  virtual ~Experiment() = default;
+  virtual std::string name() const = 0;
+  // One line for `diffgen list`.
+  virtual std::string purpose() const = 0;
+  // Every key with its type, default, range and meaning.
+  virtual Schema schema() const = 0;
+  // Runs and writes every output into options.out_dir. Throws diffgen::Error
+  // (ConfigError, DataError, NumericalError) with the documented exit code;
+  // outputs computed before a NumericalError are written before it is thrown.
+  virtual void run(const Config& config, const RunOptions& options) const = 0;
+};
+
+// All experiments, in `list` order.
+const std::vector<std::unique_ptr<Experiment>>& experiments();
+// nullptr when no experiment has that name.
+const Experiment* find_experiment(std::string_view name);
+
+}  // namespace diffgen

@@ -1,0 +1,23 @@
+#include "models/score_model.hpp"
+
+#include <stdexcept>
+
+namespace diffgen {
+
+void ScoreModel::divergence(const Matrix&, const Vector&, Vector&) const {
+  throw std::logic_error("score model '" + name() + "' has no exact divergence");
+}
+
+Matrix ScoreModel::score(const Matrix& X, double t) const {
+  Matrix out;
+  score(X, Vector::Constant(X.rows(), t), out);
+  return out;
+}
+
+Vector ScoreModel::divergence(const Matrix& X, double t) const {
+  Vector out;
+  divergence(X, Vector::Constant(X.rows(), t), out);
+  return out;
+}
+
+}  // namespace diffgen
