@@ -11,6 +11,9 @@ namespace diffgen {
 namespace {
 
 std::atomic<int> g_threads{0};
+// Set on worker threads: a parallel_for inside another runs serially, so that
+// seeds run in parallel do not each spawn a second level of threads.
+thread_local bool t_inside_parallel = false;
 
 }  // namespace
 
@@ -26,7 +29,7 @@ void parallel_for(Index n, Index grain, const std::function<void(Index, Index)>&
   if (n <= 0) return;
   grain = std::max<Index>(1, grain);
   const Index chunks = (n + grain - 1) / grain;
-  const int workers = static_cast<int>(std::min<Index>(chunks, num_threads()));
+  const int workers = t_inside_parallel ? 1 : static_cast<int>(std::min<Index>(chunks, num_threads()));
   if (workers <= 1) {
     for (Index c = 0; c < chunks; ++c) body(c * grain, std::min(n, (c + 1) * grain));
     return;
@@ -37,6 +40,12 @@ void parallel_for(Index n, Index grain, const std::function<void(Index, Index)>&
   std::exception_ptr error;
   std::mutex error_mutex;
   auto work = [&] {
+    const bool was_inside = t_inside_parallel;
+    t_inside_parallel = true;
+    struct Restore {
+      bool value;
+      ~Restore() { t_inside_parallel = value; }
+    } restore{was_inside};
     for (;;) {
       const Index c = next.fetch_add(1);
       if (c >= chunks) return;

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# make bench: micro-benchmarks (Google Benchmark, medians of repetitions) and
+# the wall time of the whole default early-stopping experiment, median of
+# repeated runs, against the 2-second goal. Machines are shared and noisy, so
+# only medians are quoted.
+set -euo pipefail
+build=${1:-build}
+reps=${DIFFGEN_BENCH_REPS:-5}
+goal=2.0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+for b in "$build"/bench/bench_*; do
+  [ -x "$b" ] || continue
+  echo "== $(basename "$b")"
+  "$b" --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
+       --benchmark_filter="${DIFFGEN_BENCH_FILTER:-.}" 2>/dev/null | grep -E "^(BM_|-|Benchmark)" | grep -v -E "_(mean|stddev|cv) "
+done
+
+median() { sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+
+time_runs() {  # label, then diffgen arguments
+  local label=$1; shift
+  local times=()
+  for i in $(seq "$reps"); do
+    local s e
+    s=$(date +%s.%N)
+    "$build/diffgen" run early-stopping --quiet --out "$tmp/$label-$i" "$@" >/dev/null
+    e=$(date +%s.%N)
+    times+=("$(awk -v s="$s" -v e="$e" 'BEGIN {printf "%.3f", e - s}')")
+  done
+  local med
+  med=$(printf '%s\n' "${times[@]}" | median)
+  echo "$label: median ${med} s over $reps runs (runs: ${times[*]})"
+  eval "${label//-/_}_median=$med"
+}
+
+echo "== whole experiment: diffgen run early-stopping (default preset: 64,000 SGD steps, 201 KL (a), 21 KL (b))"
+time_runs default-1-thread --threads 1
+time_runs default --threads "$(nproc)"
+time_runs five-seeds --seeds 5 --threads "$(nproc)"
+verdict=$(awk -v m="$default_median" -v g="$goal" 'BEGIN {print (m < g) ? "meets" : "MISSES"}')
+echo "goal: the default run in under ${goal} s of wall time: ${verdict} (median ${default_median} s on $(nproc) cores)"
