@@ -1,0 +1,175 @@
+#include "cli/commands.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <exception>
+#include <system_error>
+
+#include "core/error.hpp"
+#include "core/io.hpp"
+#include "core/parallel.hpp"
+#include "report/table.hpp"
+
+namespace diffgen::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string join(const std::vector<std::string>& items, std::string_view sep) {
+  std::string out;
+  for (std::size_t i = 0; i < items.size(); ++i) out += (i > 0 ? std::string(sep) : "") + items[i];
+  return out;
+}
+
+std::vector<std::string> experiment_names() {
+  std::vector<std::string> names;
+  for (const auto& e : experiments()) names.push_back(e->name());
+  return names;
+}
+
+// A fresh folder: the default name gets -2, -3, ... when two runs start in the same second.
+fs::path prepare_out_dir(const RunArgs& args) {
+  std::error_code ec;
+  if (args.out_dir) {
+    const fs::path& dir = *args.out_dir;
+    fs::create_directories(dir, ec);
+    if (ec || !fs::is_directory(dir)) {
+      throw ConfigError(fmt::format("cannot create output folder '{}': {}", dir.string(),
+                                    ec ? ec.message() : "a file of that name exists"));
+    }
+    return dir;
+  }
+  const fs::path base = default_out_dir(args.experiment, std::time(nullptr));
+  fs::create_directories(base.parent_path(), ec);
+  if (ec) throw ConfigError(fmt::format("cannot create folder '{}': {}", base.parent_path().string(), ec.message()));
+  constexpr int kMaxAttempts = 1000;
+  for (int k = 1; k <= kMaxAttempts; ++k) {
+    const fs::path dir = k == 1 ? base : fs::path(fmt::format("{}-{}", base.string(), k));
+    if (fs::create_directory(dir, ec)) return dir;
+    if (ec) throw ConfigError(fmt::format("cannot create output folder '{}': {}", dir.string(), ec.message()));
+  }
+  throw ConfigError(fmt::format("cannot find a free output folder name after '{}'", base.string()));
+}
+
+std::string config_file_text(const Config& config, const RunArgs& args) {
+  const auto user_keys = config.user_set_keys();
+  std::string header = fmt::format(
+      "# Resolved configuration of `diffgen run {}` (diffgen {}): every key, defaults included.\n"
+      "# Re-run with: diffgen run {} --config config.toml --seeds {}\n"
+      "# Set by the user: {}\n\n",
+      args.experiment, kVersion, args.experiment, args.seeds, user_keys.empty() ? "none" : join(user_keys, ", "));
+  return header + config.to_toml();
+}
+
+// Top-level outputs, folders marked with '/', temporary files left out.
+std::vector<std::string> output_names(const fs::path& dir) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name[0] == '.') continue;
+    names.push_back(entry.is_directory() ? name + "/" : name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace
+
+const Experiment& require_experiment(std::string_view name) {
+  if (const Experiment* e = find_experiment(name)) return *e;
+  const auto names = experiment_names();
+  const auto near = closest_names(name, names);
+  std::string hint;
+  if (!near.empty()) hint = fmt::format(" (did you mean '{}'?)", near.front());
+  throw ConfigError(fmt::format("unknown experiment '{}'{}; known experiments: {}", name, hint,
+                                names.empty() ? "none" : join(names, ", ")));
+}
+
+Config resolve_config(const Experiment& experiment, const RunArgs& args) {
+  Config config(experiment.schema());
+  if (args.config_file) config.merge_toml_file(*args.config_file);
+  for (const auto& assignment : args.sets) config.set_from_assignment(assignment);
+  return config;
+}
+
+fs::path default_out_dir(std::string_view experiment, std::time_t now) {
+  std::tm utc{};
+  ::gmtime_r(&now, &utc);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &utc);
+  return fs::path("runs") / fmt::format("{}-{}", experiment, stamp);
+}
+
+int list_experiments() {
+  const auto& all = experiments();
+  std::size_t width = 0;
+  for (const auto& e : all) width = std::max(width, display_width(e->name()));
+  fmt::print("Experiments (run one with `diffgen run NAME`; `diffgen describe NAME` lists its settings):\n\n");
+  for (const auto& e : all) {
+    const std::string name = e->name();
+    fmt::print("  {}{}  {}\n", name, std::string(width - display_width(name), ' '), e->purpose());
+  }
+  return 0;
+}
+
+int describe_experiment(std::string_view name) {
+  const Experiment& experiment = require_experiment(name);
+  const Schema schema = experiment.schema();
+  Table table({"key", "type", "default", "allowed", "description"});
+  for (std::size_t j = 0; j < table.num_columns(); ++j) table.set_align(j, Align::Left);
+  for (const auto& spec : schema.keys()) {
+    std::string value = format_value(spec.default_value);
+    if (value.empty()) value = "\"\"";
+    // One key per line: line breaks in a description become spaces.
+    std::string description = spec.description;
+    std::replace(description.begin(), description.end(), '\n', ' ');
+    table.add_row({spec.key, std::string(type_name(spec.type)), value, allowed_text(spec), description});
+  }
+  fmt::print("{}: {}\n\n{}\n", experiment.name(), experiment.purpose(), table.to_text());
+  fmt::print(
+      "Change a key with --set key=value (repeatable), or in a TOML file given to --config\n"
+      "(dotted keys go in tables: kl.every = 5 is [kl] every = 5). Every run saves all keys in config.toml.\n");
+  return 0;
+}
+
+int run_experiment(const RunArgs& args) {
+  const Experiment& experiment = require_experiment(args.experiment);
+  if (args.seeds < 1) throw ConfigError(fmt::format("--seeds = {} is out of range: must be >= 1", args.seeds));
+  if (args.threads && *args.threads < 1) {
+    throw ConfigError(fmt::format("--threads = {} is out of range: must be >= 1", *args.threads));
+  }
+  // Everything the user gave is checked before anything is created on disk.
+  const Config config = resolve_config(experiment, args);
+  if (args.threads) set_num_threads(*args.threads);
+  const fs::path dir = prepare_out_dir(args);
+  write_file_atomic(dir / "config.toml", config_file_text(config, args));
+
+  RunOptions options;
+  options.out_dir = dir;
+  options.seeds = args.seeds;
+  options.quiet = args.quiet;
+  options.progress = ::isatty(STDERR_FILENO) && !args.quiet;
+  if (!args.quiet) {
+    fmt::print(stderr, "diffgen: running {} ({} seed{}, {} thread{}) into {}\n", experiment.name(), args.seeds,
+               args.seeds == 1 ? "" : "s", num_threads(), num_threads() == 1 ? "" : "s", dir.string());
+  }
+  try {
+    experiment.run(config, options);
+  } catch (const std::exception&) {
+    std::fflush(stdout);
+    fmt::print(stderr, "note: outputs written before the failure are in {}\n", dir.string());
+    throw;
+  }
+  std::fflush(stderr);
+  if (args.quiet) {
+    fmt::print("{}\n", dir.string());
+  } else {
+    fmt::print("Outputs in {}: {}\n", dir.string(), join(output_names(dir), ", "));
+  }
+  return 0;
+}
+
+}  // namespace diffgen::cli

@@ -1,0 +1,84 @@
+// The diffgen program. Parsing is CLI11's; every failure leaves through one
+// place that maps it to the exit codes of DESIGN.md: 0 success, 2 bad usage
+// or configuration, 3 bad or missing data file, 4 numerical failure, 1 a bug.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <exception>
+#include <string>
+
+#include "cli/commands.hpp"
+#include "core/error.hpp"
+
+namespace {
+
+constexpr int kUsageExitCode = 2;
+
+int run_cli(int argc, char** argv) {
+  using diffgen::cli::RunArgs;
+
+  CLI::App app{"diffgen: measure, bound and improve how diffusion models generalize.", "diffgen"};
+  app.set_version_flag("--version", fmt::format("diffgen {}", diffgen::cli::kVersion));
+  app.require_subcommand(1);
+  app.footer(
+      "Run `diffgen COMMAND --help` for a command's options.\n"
+      "Exit codes: 0 success; 2 bad usage or configuration; 3 bad or missing data file; 4 numerical failure;\n"
+      "1 internal error.");
+
+  RunArgs args;
+  std::string config_file, out_dir;
+  int threads = 0;
+  CLI::App* run = app.add_subcommand("run", "Run an experiment and write its outputs into a folder.");
+  run->add_option("EXPERIMENT", args.experiment, "Experiment name (see `diffgen list`).")->required();
+  CLI::Option* config_opt = run->add_option("--config", config_file, "TOML file of settings, applied before --set.");
+  run->add_option("--set", args.sets, "Set one key: key=value. Repeatable; applied in order, after --config.")
+      ->allow_extra_args(false)
+      ->type_name("KEY=VALUE");
+  CLI::Option* out_opt = run->add_option("--out", out_dir, "Output folder (default: runs/EXPERIMENT-<UTC timestamp>).");
+  run->add_option("--seeds", args.seeds, "Independent seeds k = 0..K-1 (default 1).")->type_name("K");
+  CLI::Option* threads_opt = run->add_option("--threads", threads, "Worker threads (default: all cores).");
+  run->add_flag("--quiet,-q", args.quiet, "No progress or table; print only the output folder.");
+  run->footer(
+      "Writes config.toml, metrics.csv, summary.json, plots/*.png and report.md.\n"
+      "`diffgen describe EXPERIMENT` lists the keys --set and --config accept.");
+
+  std::string describe_name;
+  CLI::App* describe = app.add_subcommand("describe", "List an experiment's settings: type, default, range, meaning.");
+  describe->add_option("EXPERIMENT", describe_name, "Experiment name (see `diffgen list`).")->required();
+
+  CLI::App* list = app.add_subcommand("list", "List the experiments and what each one shows.");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {  // --help, --version
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    const CLI::App* sub = run->parsed() ? run : describe->parsed() ? describe : nullptr;
+    fmt::print(stderr, "Run `diffgen{} --help` for usage.\n", sub ? " " + sub->get_name() : "");
+    return kUsageExitCode;
+  }
+
+  if (list->parsed()) return diffgen::cli::list_experiments();
+  if (describe->parsed()) return diffgen::cli::describe_experiment(describe_name);
+  if (config_opt->count() > 0) args.config_file = config_file;
+  if (out_opt->count() > 0) args.out_dir = out_dir;
+  if (threads_opt->count() > 0) args.threads = threads;
+  return diffgen::cli::run_experiment(args);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run_cli(argc, argv);
+  } catch (const diffgen::Error& e) {
+    std::fflush(stdout);
+    fmt::print(stderr, "error: {}\n", e.what());
+    return e.exit_code();
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    fmt::print(stderr, "internal error: {}\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,349 @@
+#include "experiments/training_study.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+#include "core/error.hpp"
+#include "core/parallel.hpp"
+#include "models/oracles.hpp"
+#include "targets/gaussian_mixture.hpp"
+
+namespace diffgen {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// "0,100,2000" -> {0, 100, 2000}; the message names the key.
+std::vector<Index> parse_epoch_list(const std::string& key, const std::string& text) {
+  std::vector<Index> epochs;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    const auto b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
+    if (b == std::string::npos) continue;
+    item = item.substr(b, e - b + 1);
+    std::size_t used = 0;
+    long long v = -1;
+    try {
+      v = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != item.size() || v < 0)
+      throw ConfigError(key + " = '" + text + "': '" + item + "' is not an epoch (a whole number >= 0)");
+    epochs.push_back(static_cast<Index>(v));
+  }
+  std::sort(epochs.begin(), epochs.end());
+  epochs.erase(std::unique(epochs.begin(), epochs.end()), epochs.end());
+  return epochs;
+}
+
+void require(bool ok, const std::string& message) {
+  if (!ok) throw ConfigError(message);
+}
+
+std::unique_ptr<TrainableScoreModel> make_model(const TrainingStudySettings& s, std::shared_ptr<const Sde> sde,
+                                                Rng& rng) {
+  if (s.model == "random-features") return std::make_unique<RandomFeatureModel>(1, s.random_features, rng);
+  return std::make_unique<ReferenceMlp>(1, s.mlp, std::move(sde), rng);
+}
+
+// A KL that cannot be computed from a trained model (a non-finite score) means
+// training has run away even if the loss still looked finite.
+template <class F>
+KlSummary diverged_if_fails(Index epoch, const char* what, F&& f) {
+  try {
+    return f();
+  } catch (const NumericalError& e) {
+    throw NumericalError("the model diverged by epoch " + std::to_string(epoch) + ": " + what + " failed: " + e.what());
+  }
+}
+
+}  // namespace
+
+void add_training_study_keys(Schema& schema) {
+  schema.add_int("seed", 0, "base seed; seed k of --seeds K uses streams derived from (seed, k)", 0);
+  schema.add_int("n", 1000, "training-set size (samples drawn from the target)", 1, 10'000'000);
+  schema.add_double("target.mu", 3.0, "modes at -mu and +mu: the target is ½N(-mu, var) + ½N(mu, var)", 0.0,
+                    std::nullopt, true);
+  schema.add_double("target.var", 1.0, "variance of each mode", 0.0, std::nullopt, true);
+  schema.add_string("sde.kind", "ve", "forward process (THEORY.md §1)", {"ve", "vp", "ou"});
+  schema.add_double("sde.sigma", 25.0, "VE: sigma of dx = sigma^t dw", 1.0, std::nullopt, true);
+  schema.add_double("sde.beta_min", 0.1, "VP: beta(0)", 0.0, std::nullopt, true);
+  schema.add_double("sde.beta_max", 20.0, "VP: beta(1)", 0.0, std::nullopt, true);
+  schema.add_double("sde.T", 0.0, "VP/OU horizon T (0: the process's default, VP 1, OU 5; VE is fixed at 1)", 0.0);
+  schema.add_double("eps", 1e-5, "smallest diffusion time: training draws t ~ U[eps, T]; the PF-ODE stops at eps",
+                    0.0, 1.0, true, true);
+  schema.add_string("model", "mlp", "score model: the reference network or the random-feature model (Li2023 eq. 12)",
+                    {"mlp", "random-features"});
+  schema.add_int("hidden", 16, "mlp: hidden units H", 1, 1'000'000);
+  schema.add_double("output_scale", 1.0 / 16.0, "mlp: output multiplied by c / s(t); c = 1/16 in the reference",
+                    0.0, std::nullopt, true);
+  schema.add_int("embed_dim", 4, "width E of the Fourier time embedding (even)", 2, 4096);
+  schema.add_double("embed_scale", 30.0, "frequencies of the time embedding are N(0,1)·embed_scale", 0.0,
+                    std::nullopt, true);
+  schema.add_int("rf.width", 256, "random-features: number of features m", 1, 1'000'000);
+  schema.add_string("optimizer", "sgd", "optimizer, with PyTorch's update rules", {"sgd", "adam"});
+  schema.add_double("lr", 0.5, "learning rate", 0.0, std::nullopt, true);
+  schema.add_double("momentum", 0.0, "sgd: momentum factor", 0.0, 1.0, false, true);
+  schema.add_double("weight_decay", 0.0, "L2 penalty added to the gradient", 0.0);
+  schema.add_double("adam.beta1", 0.9, "adam: first-moment decay", 0.0, 1.0, false, true);
+  schema.add_double("adam.beta2", 0.999, "adam: second-moment decay", 0.0, 1.0, false, true);
+  schema.add_double("adam.eps", 1e-8, "adam: added to the denominator", 0.0, std::nullopt, true);
+  schema.add_int("batch", 32, "minibatch size (0: full batch, i.e. gradient descent)", 0);
+  schema.add_string("loss", "empirical",
+                    "empirical: the fixed training set; population: fresh samples from the target every step",
+                    {"empirical", "population"});
+  schema.add_int("epochs", 2000, "training epochs (passes over the training set)", 0, 100'000'000);
+  schema.add_int("kl.every", 10, "KL (a), the score-integrated density, every this many epochs", 1);
+  schema.add_double("kl.t0", 0.065, "KL (a): diffusion time whose score is integrated (Li2023's code: 0.065)", 0.0,
+                    std::nullopt, true);
+  schema.add_string("kl.reference", "clean", "KL (a) against the clean target p_0 or the smoothed p_t0",
+                    {"clean", "smoothed"});
+  schema.add_string("kl.method", "fine",
+                    "KL (a): converged quadrature on the grid, or Li2023's coarse 51-point grid (to compare only)",
+                    {"fine", "paper-grid"});
+  schema.add_double("kl.lo", -12.0, "KL grid: lower end");
+  schema.add_double("kl.hi", 12.0, "KL grid: upper end");
+  schema.add_int("kl.points", 2401, "KL (a) grid nodes (4k + 1)", 9);
+  schema.add_int("kl_ode.every", 100, "KL (b), the PF-ODE density, every this many epochs (0: never)", 0);
+  schema.add_string("kl_ode.reference", "clean", "KL (b) against the clean target p_0 or the smoothed p_eps",
+                    {"clean", "smoothed"});
+  schema.add_string("kl_ode.prior", "gaussian",
+                    "KL (b): the sampler's prior N(0, s(T)^2) or the target's exact p_T", {"gaussian", "exact"});
+  schema.add_int("kl_ode.points", 241, "KL (b) grid nodes (4k + 1) on [kl.lo, kl.hi]", 9);
+  schema.add_double("kl_ode.rtol", 1e-6, "KL (b): relative tolerance of the RK45 solver", 0.0, 1.0, true);
+  schema.add_double("kl_ode.atol", 1e-6, "KL (b): absolute tolerance of the RK45 solver", 0.0, 1.0, true);
+  schema.add_string("plot.epochs", "0,100,200,500,1000,2000",
+                    "epochs whose learned densities are plotted (multiples of kl.every; others are skipped)");
+}
+
+TrainingStudySettings TrainingStudySettings::from_config(const Config& c) {
+  TrainingStudySettings s;
+  s.seed = static_cast<std::uint64_t>(c.get_int("seed"));
+  s.n = c.get_int("n");
+  s.target_mu = c.get_double("target.mu");
+  s.target_var = c.get_double("target.var");
+  s.sde.kind = c.get_string("sde.kind");
+  s.sde.sigma = c.get_double("sde.sigma");
+  s.sde.beta_min = c.get_double("sde.beta_min");
+  s.sde.beta_max = c.get_double("sde.beta_max");
+  s.sde.T = c.get_double("sde.T");
+  require(s.sde.kind != "vp" || s.sde.beta_max >= s.sde.beta_min,
+          "sde.beta_max = " + format_value(c.get("sde.beta_max")) + " must be >= sde.beta_min = " +
+              format_value(c.get("sde.beta_min")));
+  const double eps = c.get_double("eps");
+  const double T = make_sde(s.sde)->T();
+  require(eps < T, "eps = " + format_value(c.get("eps")) + " must be below the horizon T = " + format_value(T));
+
+  s.model = c.get_string("model");
+  s.mlp.hidden = c.get_int("hidden");
+  s.mlp.output_scale = c.get_double("output_scale");
+  s.mlp.embed_dim = c.get_int("embed_dim");
+  s.mlp.embed_scale = c.get_double("embed_scale");
+  require(s.mlp.embed_dim % 2 == 0, "embed_dim = " + format_value(c.get("embed_dim")) + " must be even");
+  s.random_features.width = c.get_int("rf.width");
+  s.random_features.embed_dim = s.mlp.embed_dim;
+  s.random_features.embed_scale = s.mlp.embed_scale;
+
+  auto& opt = s.trainer.optimizer;
+  opt.name = c.get_string("optimizer");
+  opt.lr = c.get_double("lr");
+  opt.momentum = c.get_double("momentum");
+  opt.weight_decay = c.get_double("weight_decay");
+  opt.beta1 = c.get_double("adam.beta1");
+  opt.beta2 = c.get_double("adam.beta2");
+  opt.eps = c.get_double("adam.eps");
+  s.trainer.batch_size = c.get_int("batch");
+  s.trainer.eps = eps;
+  s.trainer.loss = c.get_string("loss");
+  s.epochs = c.get_int("epochs");
+
+  s.kl_every = c.get_int("kl.every");
+  s.kl.t0 = c.get_double("kl.t0");
+  s.kl.reference = c.get_string("kl.reference");
+  s.kl.method = c.get_string("kl.method");
+  s.kl.grid = Grid{c.get_double("kl.lo"), c.get_double("kl.hi"), c.get_int("kl.points")};
+  require(s.kl.t0 >= eps && s.kl.t0 <= T, "kl.t0 = " + format_value(c.get("kl.t0")) +
+                                               " must lie in [eps, T] = [" + format_value(eps) + ", " +
+                                               format_value(T) + "]: the score is trained only there");
+  require(s.kl.grid.lo < s.kl.grid.hi, "kl.lo = " + format_value(c.get("kl.lo")) + " must be below kl.hi = " +
+                                           format_value(c.get("kl.hi")));
+  if (auto e = s.kl.grid.validate("kl.points"); !e.empty()) throw ConfigError(e);
+  // The grid must hold the target's mass: its ends at least 6 standard
+  // deviations beyond the outer modes, where the mass outside is < 1e-9.
+  const double reach = s.target_mu + 6.0 * std::sqrt(s.target_var);
+  require(s.kl.grid.lo <= -reach && s.kl.grid.hi >= reach,
+          "kl.lo/kl.hi = [" + format_value(c.get("kl.lo")) + ", " + format_value(c.get("kl.hi")) +
+              "] does not cover the target's mass: it needs at least [-" + format_value(reach) + ", " +
+              format_value(reach) + "] (target.mu + 6 sqrt(target.var))");
+
+  s.kl_ode_every = c.get_int("kl_ode.every");
+  s.kl_ode.reference = c.get_string("kl_ode.reference");
+  s.kl_ode.prior = c.get_string("kl_ode.prior");
+  s.kl_ode.grid = Grid{s.kl.grid.lo, s.kl.grid.hi, c.get_int("kl_ode.points")};
+  if (auto e = s.kl_ode.grid.validate("kl_ode.points"); !e.empty()) throw ConfigError(e);
+  s.kl_ode.ode.eps = eps;
+  s.kl_ode.ode.rtol = c.get_double("kl_ode.rtol");
+  s.kl_ode.ode.atol = c.get_double("kl_ode.atol");
+
+  for (Index e : parse_epoch_list("plot.epochs", c.get_string("plot.epochs")))
+    if (e <= s.epochs && e % s.kl_every == 0) s.snapshot_epochs.push_back(e);
+
+  // Each component validates its own options; prefix messages with where they come from.
+  for (const auto& err : {s.sde.validate(), s.mlp.validate(), s.random_features.validate(), s.trainer.validate(),
+                          s.kl.validate(), s.kl_ode.validate()})
+    if (!err.empty()) throw ConfigError(err);
+  return s;
+}
+
+Index training_study_work(const TrainingStudySettings& s) {
+  Index evals = 0;
+  for (Index e = 0; e <= s.epochs; ++e) {
+    const bool last = e == s.epochs;
+    evals += (e % s.kl_every == 0 || last) ? 1 : 0;
+    evals += (s.kl_ode_every > 0 && (e % s.kl_ode_every == 0 || last)) ? 1 : 0;
+  }
+  return s.epochs + evals;
+}
+
+SeedResult run_training_study(const TrainingStudySettings& s, Index k,
+                              const std::function<void(Index)>& progress) {
+  using Clock = std::chrono::steady_clock;
+  auto tick = [&](Index units) {
+    if (progress) progress(units);
+  };
+  SeedResult result;
+  result.seed_index = k;
+  const auto sde = make_sde(s.sde);
+  auto target = std::make_shared<GaussianMixture>(GaussianMixture::symmetric_two_mode(s.target_mu, s.target_var));
+
+  // Independent streams for data, initialization and training noise.
+  Rng data_rng = Rng::stream(s.seed, {kStreamData, static_cast<std::uint64_t>(k)});
+  Rng init_rng = Rng::stream(s.seed, {kStreamInit, static_cast<std::uint64_t>(k)});
+  Rng train_rng = Rng::stream(s.seed, {kStreamTrain, static_cast<std::uint64_t>(k)});
+  const Matrix data = target->sample(s.n, data_rng);
+  auto model = make_model(s, sde, init_rng);
+  Trainer trainer(*model, sde, data, target, s.trainer, train_rng);
+
+  // Phase 1: train, keeping the parameters wherever a KL is due.
+  struct Snapshot {
+    StudyRow row;
+    std::unique_ptr<TrainableScoreModel> model;
+    bool kl_a = false, kl_b = false;
+    KlSummary a, b;
+    std::optional<std::string> failure;
+  };
+  std::vector<Snapshot> snaps;
+  auto keep = [&](Index epoch, double loss) {
+    const bool last = epoch == s.epochs;
+    Snapshot snap;
+    snap.row = StudyRow{epoch, trainer.steps(), loss, kNaN, kNaN};
+    snap.kl_a = epoch % s.kl_every == 0 || last;
+    snap.kl_b = s.kl_ode_every > 0 && (epoch % s.kl_ode_every == 0 || last);
+    if (snap.kl_a || snap.kl_b) snap.model = model->clone();
+    snaps.push_back(std::move(snap));
+  };
+  auto& diag = result.diagnostics;
+  keep(0, kNaN);
+  Index trained = 0;
+  try {
+    const auto t0 = Clock::now();
+    for (Index epoch = 1; epoch <= s.epochs; ++epoch) {
+      const double loss = trainer.run_epoch();
+      keep(epoch, loss);
+      trained = epoch;
+      tick(1);
+    }
+    diag.train_seconds = seconds_since(t0);
+  } catch (const NumericalError& e) {
+    // Keep everything trained so far; it is evaluated below and written by the caller.
+    result.failure = e.what();
+    result.failed_epoch = trained + 1;
+  }
+
+  // Phase 2: every KL and the four oracle floors are independent tasks.
+  const auto population = make_population_oracle(target, sde);
+  const auto empirical = make_empirical_oracle(data, sde);
+  std::vector<std::function<void()>> tasks;
+  tasks.push_back([&] { result.floors.population_a = kl_score_integrated(*population, *target, *sde, s.kl).kl; });
+  tasks.push_back([&] { result.floors.empirical_a = kl_score_integrated(*empirical, *target, *sde, s.kl).kl; });
+  if (s.kl_ode_every > 0) {
+    tasks.push_back([&] { result.floors.population_b = kl_pf_ode(*population, *target, *sde, s.kl_ode).kl; });
+    tasks.push_back([&] {
+      const double eps = s.kl_ode.ode.eps;
+      result.floors.empirical_b =
+          kl_empirical_floor(*target, data.col(0), sde->a(eps), sde->s(eps), s.kl.grid.lo, s.kl.grid.hi).kl;
+    });
+  }
+  const std::size_t floor_tasks = tasks.size();
+  std::vector<double> task_seconds;
+  // The expensive PF-ODE evaluations first, so both cores stay busy to the end.
+  for (auto& snap : snaps)
+    if (snap.kl_b)
+      tasks.push_back([&, sp = &snap] {
+        try {
+          sp->b = diverged_if_fails(sp->row.epoch, "KL (b)", [&] { return kl_pf_ode(*sp->model, *target, *sde, s.kl_ode); });
+        } catch (const NumericalError& e) {
+          sp->failure = e.what();
+        }
+      });
+  for (auto& snap : snaps)
+    if (snap.kl_a)
+      tasks.push_back([&, sp = &snap] {
+        try {
+          sp->a = diverged_if_fails(sp->row.epoch, "KL (a)", [&] { return kl_score_integrated(*sp->model, *target, *sde, s.kl); });
+        } catch (const NumericalError& e) {
+          sp->failure = e.what();
+        }
+      });
+  task_seconds.assign(tasks.size(), 0.0);
+  parallel_tasks(static_cast<Index>(tasks.size()), [&](Index i) {
+    const auto t0 = Clock::now();
+    tasks[i]();
+    task_seconds[i] = seconds_since(t0);
+    if (static_cast<std::size_t>(i) >= floor_tasks) tick(1);
+  });
+  for (std::size_t i = 0; i < floor_tasks; ++i) diag.floors_seconds += task_seconds[i];
+
+  // Assemble the rows in epoch order, stopping at the first failed evaluation.
+  for (auto& snap : snaps) {
+    if (snap.failure) {
+      if (!result.failure || snap.row.epoch < result.failed_epoch) {
+        result.failure = snap.failure;
+        result.failed_epoch = snap.row.epoch;
+      }
+      break;
+    }
+    if (snap.kl_a) {
+      snap.row.kl_a = snap.a.kl;
+      diag.max_target_mass_outside = std::max(diag.max_target_mass_outside, snap.a.target_mass_outside);
+      diag.max_quadrature_error_a = std::max(diag.max_quadrature_error_a, snap.a.quadrature_error);
+    }
+    if (snap.kl_b) {
+      snap.row.kl_b = snap.b.kl;
+      diag.max_quadrature_error_b = std::max(diag.max_quadrature_error_b, snap.b.quadrature_error);
+      diag.ode_steps += snap.b.ode_steps;
+      diag.ode_rejected_steps += snap.b.ode_rejected_steps;
+    }
+    result.rows.push_back(snap.row);
+    if (std::find(s.snapshot_epochs.begin(), s.snapshot_epochs.end(), snap.row.epoch) != s.snapshot_epochs.end() &&
+        snap.kl_a)
+      result.snapshots.push_back({snap.row.epoch, snap.a.x, snap.a.log_p, snap.a.log_q, snap.b.x, snap.b.log_q});
+  }
+  // Attribute evaluation time by kind (the PF-ODE tasks come first).
+  Index nb = 0;
+  for (const auto& snap : snaps) nb += snap.kl_b ? 1 : 0;
+  for (std::size_t i = floor_tasks; i < tasks.size(); ++i)
+    (static_cast<Index>(i - floor_tasks) < nb ? diag.kl_b_seconds : diag.kl_a_seconds) += task_seconds[i];
+  return result;
+}
+
+}  // namespace diffgen

@@ -1,0 +1,147 @@
+#include "likelihood/grid.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/error.hpp"
+
+namespace diffgen {
+namespace {
+
+Vector sample(const Vector& x, double (*f)(double)) {
+  return x.unaryExpr(f);
+}
+
+double cubic(double x) {
+  return 2.0 * x * x * x - 3.0 * x * x + 0.5 * x - 7.0;
+}
+double cubic_antiderivative(double x) {
+  return 0.5 * x * x * x * x - x * x * x + 0.25 * x * x - 7.0 * x;
+}
+double exp_fn(double x) {
+  return std::exp(x);
+}
+
+TEST(Grid, ValidateNamesTheKeyAndAcceptsOnly4kPlus1) {
+  EXPECT_EQ(Grid{}.validate(), "");
+  EXPECT_EQ((Grid{-1, 1, 9}).validate(), "");
+  const std::string err = (Grid{-12, 12, 2400}).validate("kl.grid");
+  EXPECT_NE(err.find("kl.grid.points = 2400"), std::string::npos) << err;
+  EXPECT_NE((Grid{-12, 12, 2403}).validate(), "");  // odd, but every other point would be even
+  EXPECT_NE((Grid{1, 1, 9}).validate(), "");
+  EXPECT_NE((Grid{0, NAN, 9}).validate(), "");
+}
+
+TEST(Grid, CoarseNodesAreEveryOtherNodeBitForBit) {
+  const Grid g{-12.0, 12.0, 2401};
+  const Vector fine = g.nodes(), coarse = g.coarse().nodes();
+  ASSERT_EQ(coarse.size(), 1201);
+  EXPECT_EQ(fine[0], -12.0);
+  EXPECT_EQ(fine[2400], 12.0);
+  for (Index j = 0; j < coarse.size(); ++j) ASSERT_EQ(coarse[j], fine[2 * j]) << j;
+  EXPECT_EQ(Vector(every_other(fine)), coarse);
+}
+
+TEST(Simpson, ExactForCubics) {
+  const Grid g{-1.0, 2.0, 9};
+  const double exact = cubic_antiderivative(2.0) - cubic_antiderivative(-1.0);
+  EXPECT_NEAR(simpson(sample(g.nodes(), cubic), g.step()), exact, 1e-12);
+  EXPECT_NEAR(simpson(Vector::Constant(3, 2.0), 0.5), 2.0, 1e-15);
+}
+
+TEST(Simpson, FourthOrderOnExp) {
+  // Halving h divides the error by 16 (h^4).
+  const double exact = std::exp(1.0) - std::exp(-2.0);
+  double previous = 0.0;
+  for (Index points : {17, 33, 65}) {
+    const Grid g{-2.0, 1.0, points};
+    const double err = std::abs(simpson(sample(g.nodes(), exp_fn), g.step()) - exact);
+    if (previous > 0.0) {
+      EXPECT_NEAR(previous / err, 16.0, 0.5) << points;
+    }
+    previous = err;
+  }
+}
+
+TEST(Simpson, RejectsEvenCounts) {
+  EXPECT_THROW(simpson(Vector::Ones(4), 0.1), ConfigError);
+  EXPECT_THROW(simpson(Vector::Ones(1), 0.1), ConfigError);
+}
+
+TEST(Simpson, AcceptsStridedViews) {
+  const Grid g{0.0, 1.0, 17};
+  const Vector f = sample(g.nodes(), exp_fn);
+  EXPECT_EQ(simpson(every_other(f), g.coarse().step()), simpson(Vector(every_other(f)), g.coarse().step()));
+}
+
+TEST(CumulativeIntegral, ExactForCubicsAtEveryNode) {
+  const Grid g{-1.5, 2.5, 13};
+  const Vector x = g.nodes();
+  const Vector F = cumulative_integral(sample(x, cubic), g.step());
+  for (Index i = 0; i < x.size(); ++i)
+    EXPECT_NEAR(F[i], cubic_antiderivative(x[i]) - cubic_antiderivative(x[0]), 1e-12) << i;
+  // The smallest allowed size uses both one-sided formulas only.
+  const Grid g4{0.0, 3.0, 4};
+  const Vector F4 = cumulative_integral(sample(g4.nodes(), cubic), g4.step());
+  EXPECT_NEAR(F4[3], cubic_antiderivative(3.0) - cubic_antiderivative(0.0), 1e-12);
+  EXPECT_THROW(cumulative_integral(Vector::Ones(3), 0.1), ConfigError);
+}
+
+TEST(CumulativeIntegral, FourthOrderOnExpAndSin) {
+  for (int which = 0; which < 2; ++which) {
+    double previous = 0.0;
+    for (Index points : {81, 161, 321, 641}) {
+      const Grid g{-2.0, 2.0, points};
+      const Vector x = g.nodes();
+      const Vector f = which == 0 ? Vector(x.array().exp()) : Vector((3.0 * x.array()).sin());
+      const Vector exact = which == 0 ? Vector(x.array().exp() - std::exp(-2.0))
+                                      : Vector((std::cos(-6.0) - (3.0 * x.array()).cos()) / 3.0);
+      const double err = (cumulative_integral(f, g.step()) - exact).cwiseAbs().maxCoeff();
+      if (previous > 0.0) {
+        EXPECT_NEAR(previous / err, 16.0, 2.0) << which << " " << points;
+      }
+      previous = err;
+    }
+  }
+}
+
+TEST(GaussKronrod, KnownIntegralsWithManyUpperLimits) {
+  // ∫_{-100}^{x} dy / (1 + y²) = atan(x) - atan(-100): a sharp bump far
+  // from the lower limit, so the rule must subdivide.
+  Vector upper = Vector::LinSpaced(51, -10.0, 10.0);
+  const BatchFunction f = [](const Vector& y, Vector& fy) { fy = (1.0 + y.array().square()).inverse().matrix(); };
+  const GaussKronrodSummary gk = integrate_gauss_kronrod(f, Vector::Constant(51, -100.0), upper);
+  EXPECT_EQ(gk.unconverged, 0);
+  EXPECT_GT(gk.evaluations, 51 * 15);  // it did subdivide
+  for (Index j = 0; j < upper.size(); ++j) {
+    const double exact = std::atan(upper[j]) - std::atan(-100.0);
+    EXPECT_NEAR(gk.integral[j], exact, 1.49e-8 * std::abs(exact) + 1e-12) << upper[j];
+    EXPECT_LE(gk.error[j], std::max(1.49e-8, 1.49e-8 * std::abs(gk.integral[j])));
+  }
+}
+
+TEST(GaussKronrod, ExactForHighDegreePolynomialsInOnePanel) {
+  // K15 integrates polynomials of degree <= 22 exactly: no subdivision.
+  const BatchFunction f = [](const Vector& y, Vector& fy) { fy = y.array().pow(10).matrix(); };
+  Vector lo(2), hi(2);
+  lo << 0.0, -1.0;
+  hi << 1.0, 2.0;
+  const GaussKronrodSummary gk = integrate_gauss_kronrod(f, lo, hi);
+  EXPECT_EQ(gk.evaluations, 30);
+  EXPECT_NEAR(gk.integral[0], 1.0 / 11.0, 1e-15);
+  EXPECT_NEAR(gk.integral[1], (std::pow(2.0, 11) + 1.0) / 11.0, 1e-12);
+}
+
+TEST(GaussKronrod, ReportsUnconvergedIntegralsAtTheLimit) {
+  const BatchFunction f = [](const Vector& y, Vector& fy) { fy = (50.0 * y.array()).sin().matrix(); };
+  GaussKronrodOptions o;
+  o.limit = 2;
+  const GaussKronrodSummary gk = integrate_gauss_kronrod(f, Vector::Zero(1), Vector::Constant(1, 20.0), o);
+  EXPECT_EQ(gk.unconverged, 1);
+  o.limit = 0;
+  EXPECT_THROW(integrate_gauss_kronrod(f, Vector::Zero(1), Vector::Ones(1), o), ConfigError);
+}
+
+}  // namespace
+}  // namespace diffgen
