@@ -54,12 +54,16 @@ fs::path prepare_out_dir(const RunArgs& args) {
 }
 
 std::string config_file_text(const Config& config, const RunArgs& args) {
-  const auto user_keys = config.user_set_keys();
+  // Keys whose value differs from the default: stable when this file is fed
+  // back with --config (which marks every key as set).
+  std::vector<std::string> changed;
+  for (const auto& spec : config.schema().keys())
+    if (config.get(spec.key) != spec.default_value) changed.push_back(spec.key);
   std::string header = fmt::format(
       "# Resolved configuration of `diffgen run {}` (diffgen {}): every key, defaults included.\n"
       "# Re-run with: diffgen run {} --config config.toml --seeds {}\n"
-      "# Set by the user: {}\n\n",
-      args.experiment, kVersion, args.experiment, args.seeds, user_keys.empty() ? "none" : join(user_keys, ", "));
+      "# Changed from the defaults: {}\n\n",
+      args.experiment, kVersion, args.experiment, args.seeds, changed.empty() ? "none" : join(changed, ", "));
   return header + config.to_toml();
 }
 
@@ -143,6 +147,7 @@ int run_experiment(const RunArgs& args) {
   }
   // Everything the user gave is checked before anything is created on disk.
   const Config config = resolve_config(experiment, args);
+  experiment.validate(config);
   if (args.threads) set_num_threads(*args.threads);
   const fs::path dir = prepare_out_dir(args);
   write_file_atomic(dir / "config.toml", config_file_text(config, args));

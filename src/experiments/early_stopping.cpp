@@ -318,6 +318,8 @@ Schema EarlyStoppingExperiment::schema() const {
   return s;
 }
 
+void EarlyStoppingExperiment::validate(const Config& config) const { TrainingStudySettings::from_config(config); }
+
 void EarlyStoppingExperiment::run(const Config& config, const RunOptions& options) const {
   const TrainingStudySettings settings = TrainingStudySettings::from_config(config);
   const auto& dir = options.out_dir;

@@ -14,6 +14,7 @@ class EarlyStoppingExperiment final : public Experiment {
     return "Li et al. 2023 Fig. 3: KL(target || learned) along training falls, bottoms out, then rises";
   }
   Schema schema() const override;
+  void validate(const Config& config) const override;
   void run(const Config& config, const RunOptions& options) const override;
 };
 

@@ -28,6 +28,10 @@ class Experiment {
   virtual std::string purpose() const = 0;
   // Every key with its type, default, range and meaning.
   virtual Schema schema() const = 0;
+  // Checks what one key's range cannot: contradictory settings (a t0 below
+  // eps, a grid that misses the target's mass). Throws ConfigError naming the
+  // keys. Called before anything is written; run() may assume it passed.
+  virtual void validate(const Config& config) const = 0;
   // Runs and writes every output into options.out_dir. Throws diffgen::Error
   // (ConfigError, DataError, NumericalError) with the documented exit code;
   // outputs computed before a NumericalError are written before it is thrown.

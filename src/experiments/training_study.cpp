@@ -176,7 +176,7 @@ TrainingStudySettings TrainingStudySettings::from_config(const Config& c) {
                                                format_value(T) + "]: the score is trained only there");
   require(s.kl.grid.lo < s.kl.grid.hi, "kl.lo = " + format_value(c.get("kl.lo")) + " must be below kl.hi = " +
                                            format_value(c.get("kl.hi")));
-  if (auto e = s.kl.grid.validate("kl.points"); !e.empty()) throw ConfigError(e);
+  if (auto e = s.kl.grid.validate("kl"); !e.empty()) throw ConfigError(e);
   // The grid must hold the target's mass: its ends at least 6 standard
   // deviations beyond the outer modes, where the mass outside is < 1e-9.
   const double reach = s.target_mu + 6.0 * std::sqrt(s.target_var);
@@ -189,7 +189,7 @@ TrainingStudySettings TrainingStudySettings::from_config(const Config& c) {
   s.kl_ode.reference = c.get_string("kl_ode.reference");
   s.kl_ode.prior = c.get_string("kl_ode.prior");
   s.kl_ode.grid = Grid{s.kl.grid.lo, s.kl.grid.hi, c.get_int("kl_ode.points")};
-  if (auto e = s.kl_ode.grid.validate("kl_ode.points"); !e.empty()) throw ConfigError(e);
+  if (auto e = s.kl_ode.grid.validate("kl_ode"); !e.empty()) throw ConfigError(e);
   s.kl_ode.ode.eps = eps;
   s.kl_ode.ode.rtol = c.get_double("kl_ode.rtol");
   s.kl_ode.ode.atol = c.get_double("kl_ode.atol");

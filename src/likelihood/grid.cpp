@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <vector>
 
@@ -9,10 +10,19 @@
 
 namespace diffgen {
 
+namespace {
+
+std::string num(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+}  // namespace
+
 std::string Grid::validate(const std::string& key) const {
   if (!std::isfinite(lo) || !std::isfinite(hi) || !(lo < hi))
-    return key + ".lo = " + std::to_string(lo) + ", " + key + ".hi = " + std::to_string(hi) +
-           " is not allowed (need finite lo < hi)";
+    return key + ".lo = " + num(lo) + ", " + key + ".hi = " + num(hi) + " is not allowed (need finite lo < hi)";
   if (points < 9 || (points - 1) % 4 != 0)
     return key + ".points = " + std::to_string(points) +
            " is not allowed (need 4k + 1 >= 9, e.g. 241, 2401: Simpson's rule on the grid and on every other point)";
@@ -55,7 +65,7 @@ Vector cumulative_integral(const ConstStridedVector& f, double h) {
 std::string GaussKronrodOptions::validate() const {
   if (!(epsabs >= 0.0) || !(epsrel >= 0.0) || !std::isfinite(epsabs) || !std::isfinite(epsrel) ||
       (epsabs == 0.0 && epsrel == 0.0))
-    return "gauss_kronrod.epsabs = " + std::to_string(epsabs) + ", epsrel = " + std::to_string(epsrel) +
+    return "gauss_kronrod.epsabs = " + num(epsabs) + ", epsrel = " + num(epsrel) +
            " is not allowed (need finite tolerances >= 0, not both 0)";
   if (limit < 1) return "gauss_kronrod.limit = " + std::to_string(limit) + " is not allowed (need >= 1)";
   return {};

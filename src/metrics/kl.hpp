@@ -53,8 +53,11 @@ struct KlSummary {
 struct KlOptions {
   double t0 = 0.065;                // time of the integrated score
   std::string reference = "clean";  // clean: p_0 | smoothed: p_{t0}
-  std::string method = "fine";      // fine: converged quadrature on `grid` | paper-grid: Li2023's coarse version
-  Grid grid{};                      // fine only: default [-12, 12], 2401 nodes (h = 0.01)
+  // fine: converged quadrature on `grid` | paper-grid: Li2023's coarse version
+  // (on the population oracle it gives 0.00144609 against the floor
+  // KL(p_0 ‖ p_t0) = 0.00144611: both densities are smooth at spacing 0.4).
+  std::string method = "fine";
+  Grid grid{};  // fine only: default [-12, 12], 2401 nodes (h = 0.01)
   std::string validate() const;
 };
 

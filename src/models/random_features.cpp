@@ -1,20 +1,28 @@
 #include "models/random_features.hpp"
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
 #include "core/error.hpp"
 
 namespace diffgen {
+namespace {
+
+// Rows per block in score() and divergence().
+constexpr Index kBlockRows = 256;
+
+}  // namespace
 
 std::string RandomFeatureOptions::validate() const {
-  if (width < 1) return "width = " + std::to_string(width) + " must be >= 1";
-  if (embed_dim < 2 || embed_dim % 2 != 0)
-    return "embed_dim = " + std::to_string(embed_dim) + " must be even and >= 2";
+  if (width < 1) return fmt::format("width = {} must be >= 1", width);
+  if (embed_dim < 2 || embed_dim % 2 != 0) return fmt::format("embed_dim = {} must be even and >= 2", embed_dim);
   if (!(embed_scale >= 0.0) || !std::isfinite(embed_scale))
-    return "embed_scale = " + std::to_string(embed_scale) + " must be finite and >= 0";
+    return fmt::format("embed_scale = {} must be finite and >= 0", embed_scale);
   if (!(init_std >= 0.0) || !std::isfinite(init_std))
-    return "init_std = " + std::to_string(init_std) + " must be finite and >= 0";
+    return fmt::format("init_std = {} must be finite and >= 0", init_std);
   return {};
 }
 
@@ -22,7 +30,7 @@ namespace {
 
 const RandomFeatureOptions& validated(Index d, const RandomFeatureOptions& options) {
   if (auto err = options.validate(); !err.empty()) throw ConfigError(err);
-  if (d < 1) throw ConfigError("dimension d = " + std::to_string(d) + " must be >= 1");
+  if (d < 1) throw ConfigError(fmt::format("dimension d = {} must be >= 1", d));
   return options;
 }
 
@@ -55,25 +63,38 @@ std::unique_ptr<TrainableScoreModel> RandomFeatureModel::clone() const {
 
 void RandomFeatureModel::check_input(const Matrix& X, const Vector& t) const {
   if (X.cols() != d_)
-    throw std::invalid_argument("random-features: input has " + std::to_string(X.cols()) +
-                                " columns, model dimension is " + std::to_string(d_));
+    throw std::invalid_argument(
+        fmt::format("random-features: input has {} columns, model dimension is {}", X.cols(), d_));
   if (t.size() != X.rows())
-    throw std::invalid_argument("random-features: " + std::to_string(t.size()) + " times for " +
-                                std::to_string(X.rows()) + " points");
+    throw std::invalid_argument(fmt::format("random-features: {} times for {} points", t.size(), X.rows()));
 }
 
-void RandomFeatureModel::preactivations(const Matrix& X, const Vector& t, Matrix& E, Matrix& P) const {
-  E.resize(X.rows(), embedding_.dim());
-  embedding_.embed(t.data(), X.rows(), E.data());
-  P.resize(X.rows(), options_.width);
-  P.noalias() = X * W_.transpose();
+void RandomFeatureModel::preactivations(const Matrix& X, const Vector& t, Index begin, Index n, Matrix& E,
+                                        Matrix& P) const {
+  E.resize(n, embedding_.dim());
+  embedding_.embed(t.data() + begin, n, E.data());
+  P.resize(n, options_.width);
+  P.noalias() = X.middleRows(begin, n) * W_.transpose();
   P.noalias() += E * U_.transpose();
+}
+
+template <class F>
+void RandomFeatureModel::for_each_block(const Matrix& X, const Vector& t, F&& f) const {
+  // Blocks of rows bound the B×m pre-activations for any batch; local
+  // buffers keep score() safe to call from several threads.
+  check_input(X, t);
+  Matrix E, P;
+  for (Index begin = 0; begin < X.rows(); begin += kBlockRows) {
+    const Index n = std::min(kBlockRows, X.rows() - begin);
+    preactivations(X, t, begin, n, E, P);
+    f(begin, P);
+  }
 }
 
 void RandomFeatureModel::features(const Matrix& X, const Vector& t, Matrix& Phi) const {
   check_input(X, t);
   Matrix E;
-  preactivations(X, t, E, Phi);
+  preactivations(X, t, 0, X.rows(), E, Phi);
   Phi = Phi.cwiseMax(0.0);
 }
 
@@ -84,41 +105,41 @@ Matrix RandomFeatureModel::features(const Matrix& X, const Vector& t) const {
 }
 
 void RandomFeatureModel::score(const Matrix& X, const Vector& t, Matrix& out) const {
-  Matrix Phi;
-  features(X, t, Phi);
-  // s_A = (1/m) A φ for every row: S = (1/m) Φ Aᵀ.
+  const double inv_m = 1.0 / static_cast<double>(options_.width);
   out.resize(X.rows(), d_);
-  out.noalias() = (1.0 / static_cast<double>(options_.width)) * (Phi * coefficients().transpose());
+  for_each_block(X, t, [&](Index begin, Matrix& P) {
+    // s_A = (1/m) A φ for every row: S = (1/m) Φ Aᵀ with Φ = relu(P).
+    P = P.cwiseMax(0.0);
+    out.middleRows(begin, P.rows()).noalias() = inv_m * (P * coefficients().transpose());
+  });
 }
 
 void RandomFeatureModel::divergence(const Matrix& X, const Vector& t, Vector& out) const {
-  check_input(X, t);
   const Index m = options_.width;
   // ∂s_k/∂x_k = (1/m) Σ_i A(k, i) W(i, k) 1[p_i > 0]; summing over k gives
   // (1/m) Σ_i c_i 1[p_i > 0] with c_i = a_i·w_i shared by all points.
   const Vector c = (coefficients().transpose().cwiseProduct(W_)).rowwise().sum() / static_cast<double>(m);
-  Matrix E, P;
-  preactivations(X, t, E, P);
   out.resize(X.rows());
-  for (Index b = 0; b < X.rows(); ++b) {
-    double sum = 0.0;
-    for (Index i = 0; i < m; ++i)
-      if (P(b, i) > 0.0) sum += c[i];
-    out[b] = sum;
-  }
+  for_each_block(X, t, [&](Index begin, const Matrix& P) {
+    for (Index r = 0; r < P.rows(); ++r) {
+      double sum = 0.0;
+      for (Index i = 0; i < m; ++i)
+        if (P(r, i) > 0.0) sum += c[i];
+      out[begin + r] = sum;
+    }
+  });
 }
 
 double RandomFeatureModel::loss_and_gradient(const Matrix& X, const Vector& t, const LossHead& head, Vector& grad) {
   check_input(X, t);
   const double inv_m = 1.0 / static_cast<double>(options_.width);
-  preactivations(X, t, e_, phi_);
+  preactivations(X, t, 0, X.rows(), e_, phi_);
   phi_ = phi_.cwiseMax(0.0);
   S_.resize(X.rows(), d_);
   S_.noalias() = inv_m * (phi_ * coefficients().transpose());
   dS_.resize(X.rows(), d_);
   const double loss = head(S_, dS_);
-  if (dS_.rows() != X.rows() || dS_.cols() != d_)
-    throw std::logic_error("random-features: the loss head resized dS");
+  if (dS_.rows() != X.rows() || dS_.cols() != d_) throw std::logic_error("random-features: the loss head resized dS");
   // S = (1/m) Φ Aᵀ is linear in A: dLoss/dA = (1/m) dSᵀ Φ.
   grad.resize(theta_.size());
   Eigen::Map<Matrix>(grad.data(), d_, options_.width).noalias() = inv_m * (dS_.transpose() * phi_);

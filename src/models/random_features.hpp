@@ -64,8 +64,11 @@ class RandomFeatureModel final : public TrainableScoreModel {
 
  private:
   void check_input(const Matrix& X, const Vector& t) const;
-  // Pre-activations W x + U e(t), row per point, into P (resized).
-  void preactivations(const Matrix& X, const Vector& t, Matrix& E, Matrix& P) const;
+  // Pre-activations W x + U e(t) of rows [begin, begin + n) into P [n×m]; E receives e(t).
+  void preactivations(const Matrix& X, const Vector& t, Index begin, Index n, Matrix& E, Matrix& P) const;
+  // Calls f(begin, P) with the pre-activations of consecutive blocks of rows.
+  template <class F>
+  void for_each_block(const Matrix& X, const Vector& t, F&& f) const;
 
   Index d_;
   RandomFeatureOptions options_;

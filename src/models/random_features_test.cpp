@@ -69,7 +69,8 @@ TEST(RandomFeatureModel, HandComputedFeaturesAndScore) {
   const RowVector e = rf.embedding()(t);
   Vector phi(3);
   for (Index i = 0; i < 3; ++i) {
-    const double pre = rf.input_weights()(i, 0) * 0.7 + rf.input_weights()(i, 1) * -1.2 + rf.time_weights().row(i).dot(e);
+    const double pre =
+        rf.input_weights()(i, 0) * 0.7 + rf.input_weights()(i, 1) * -1.2 + rf.time_weights().row(i).dot(e);
     phi[i] = std::max(0.0, pre);
   }
   const Matrix Phi = rf.features(x, Vector::Constant(1, t));
@@ -143,6 +144,25 @@ TEST_P(RandomFeatureDims, DivergenceMatchesFiniteDifferences) {
 }
 
 INSTANTIATE_TEST_SUITE_P(D, RandomFeatureDims, ::testing::Values(Index{1}, Index{3}));
+
+TEST(RandomFeatureModel, LargeBatchesGiveTheRowByRowAnswers) {
+  // 600 rows cross score()'s internal blocks of rows.
+  Rng rng(7);
+  RandomFeatureModel rf(2, small_init(32), rng);
+  const Matrix X = random_points(600, 2, rng);
+  const Vector t = random_times(600, rng);
+  Matrix S;
+  Vector div;
+  rf.score(X, t, S);
+  rf.divergence(X, t, div);
+  const Matrix Phi = rf.features(X, t);
+  for (Index b = 0; b < 600; b += 37) {
+    EXPECT_EQ(S.row(b), rf.score(X.row(b), t[b]));
+    EXPECT_EQ(div[b], rf.divergence(X.row(b), t[b])[0]);
+    EXPECT_EQ(Phi.row(b), rf.features(X.row(b), t.segment(b, 1)));
+  }
+  EXPECT_EQ(S.row(599), rf.score(X.row(599), t[599]));
+}
 
 TEST(RandomFeatureModel, CloneAndDeterminism) {
   Rng a(5), b(5);

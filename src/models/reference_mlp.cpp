@@ -1,5 +1,7 @@
 #include "models/reference_mlp.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <initializer_list>
@@ -51,7 +53,9 @@ void combine(const double* init, std::initializer_list<Terms> terms, Index H, do
 }
 
 // d/du [u·sigmoid(u)] = σ + u σ (1 − σ) = σ (1 + u (1 − σ)).
-inline double swish_derivative(double u, double sig) { return sig * (1.0 + u * (1.0 - sig)); }
+inline double swish_derivative(double u, double sig) {
+  return sig * (1.0 + u * (1.0 - sig));
+}
 
 ReferenceMlp::Layout make_layout(Index d, Index H, Index E) {
   ReferenceMlp::Layout l{};
@@ -76,13 +80,12 @@ void init_linear(double* weight, Index weight_size, double* bias, Index bias_siz
 }  // namespace
 
 std::string ReferenceMlpOptions::validate() const {
-  if (hidden < 1) return "hidden = " + std::to_string(hidden) + " must be >= 1";
-  if (embed_dim < 2 || embed_dim % 2 != 0)
-    return "embed_dim = " + std::to_string(embed_dim) + " must be even and >= 2";
+  if (hidden < 1) return fmt::format("hidden = {} must be >= 1", hidden);
+  if (embed_dim < 2 || embed_dim % 2 != 0) return fmt::format("embed_dim = {} must be even and >= 2", embed_dim);
   if (!(embed_scale >= 0.0) || !std::isfinite(embed_scale))
-    return "embed_scale = " + std::to_string(embed_scale) + " must be finite and >= 0";
+    return fmt::format("embed_scale = {} must be finite and >= 0", embed_scale);
   if (!(output_scale > 0.0) || !std::isfinite(output_scale))
-    return "output_scale = " + std::to_string(output_scale) + " must be finite and > 0";
+    return fmt::format("output_scale = {} must be finite and > 0", output_scale);
   return {};
 }
 
@@ -90,7 +93,7 @@ namespace {
 
 const ReferenceMlpOptions& validated(Index d, const ReferenceMlpOptions& options) {
   if (auto err = options.validate(); !err.empty()) throw ConfigError(err);
-  if (d < 1) throw ConfigError("dimension d = " + std::to_string(d) + " must be >= 1");
+  if (d < 1) throw ConfigError(fmt::format("dimension d = {} must be >= 1", d));
   return options;
 }
 
@@ -111,13 +114,12 @@ ReferenceMlp::ReferenceMlp(Index d, const ReferenceMlpOptions& options, std::sha
   init_linear(p + layout_.w_o, d * H, p + layout_.b_o, d, H, rng);
 }
 
-std::unique_ptr<TrainableScoreModel> ReferenceMlp::clone() const { return std::make_unique<ReferenceMlp>(*this); }
+std::unique_ptr<TrainableScoreModel> ReferenceMlp::clone() const {
+  return std::make_unique<ReferenceMlp>(*this);
+}
 
 void ReferenceMlp::Workspace::resize(Index B, Index d, Index H, Index E) {
   if (S.rows() == B && S.cols() == d && h.cols() == H && e.cols() == E) return;
-  w_xT.resize(d * H);
-  w_eT.resize(E * H);
-  bias.resize(H);
   e.resize(B, E);
   h.resize(B, H);
   sig.resize(B, H);
@@ -125,25 +127,28 @@ void ReferenceMlp::Workspace::resize(Index B, Index d, Index H, Index E) {
   k.resize(B);
   S.resize(B, d);
   dS.resize(B, d);
-  g_w_xT.resize(d * H);
-  g_w_eT.resize(E * H);
   g_h.resize(B, H);
 }
 
 void ReferenceMlp::check_input(const Matrix& X, const Vector& t) const {
   if (X.cols() != d_)
-    throw std::invalid_argument("reference-mlp: input has " + std::to_string(X.cols()) + " columns, model dimension is " +
-                                std::to_string(d_));
+    throw std::invalid_argument(
+        fmt::format("reference-mlp: input has {} columns, model dimension is {}", X.cols(), d_));
   if (t.size() != X.rows())
-    throw std::invalid_argument("reference-mlp: " + std::to_string(t.size()) + " times for " +
-                                std::to_string(X.rows()) + " points");
+    throw std::invalid_argument(fmt::format("reference-mlp: {} times for {} points", t.size(), X.rows()));
 }
 
 void ReferenceMlp::prepare(Workspace& ws) const {
   const Index d = d_, H = options_.hidden, E = embedding_.dim();
   const double* p = theta_.data();
   // The input weights transposed to [in][out], so that every inner loop below
-  // runs over contiguous hidden units (and vectorizes).
+  // runs over contiguous hidden units (and vectorizes). Resizing to the same
+  // size allocates nothing.
+  ws.w_xT.resize(d * H);
+  ws.w_eT.resize(E * H);
+  ws.bias.resize(H);
+  ws.g_w_xT.resize(d * H);
+  ws.g_w_eT.resize(E * H);
   for (Index j = 0; j < H; ++j) {
     for (Index i = 0; i < d; ++i) ws.w_xT[i * H + j] = p[layout_.w_x + j * d + i];
     for (Index q = 0; q < E; ++q) ws.w_eT[q * H + j] = p[layout_.w_e + j * E + q];
@@ -161,8 +166,8 @@ void ReferenceMlp::forward(const Matrix& X, const Vector& t, Index begin, Worksp
   // h = Linear(d → H)(x) + Linear(E → H)(e(t)).
   for (Index r = 0; r < n; ++r)
     combine(ws.bias.data(),
-            {{X.data() + (begin + r) * d, 1, d, ws.w_xT.data(), H}, {ws.e.data() + r * E, 1, E, ws.w_eT.data(), H}},
-            H, ws.h.data() + r * H);
+            {{X.data() + (begin + r) * d, 1, d, ws.w_xT.data(), H}, {ws.e.data() + r * E, 1, E, ws.w_eT.data(), H}}, H,
+            ws.h.data() + r * H);
   // swish(h) = h·sigmoid(h) over the whole block (vectorized sigmoid).
   const Index m = n * H;
   sigmoid(ws.h.data(), ws.sig.data(), m);
@@ -178,9 +183,9 @@ template <class F>
 void ReferenceMlp::for_each_block(const Matrix& X, const Vector& t, F&& f) const {
   // A local workspace per call keeps score() safe to call from several threads.
   Workspace ws;
+  prepare(ws);
   for (Index begin = 0; begin < X.rows(); begin += kBlockRows) {
     ws.resize(std::min(kBlockRows, X.rows() - begin), d_, options_.hidden, embedding_.dim());
-    if (begin == 0) prepare(ws);
     forward(X, t, begin, ws);
     f(begin, ws);
   }
@@ -221,19 +226,17 @@ double ReferenceMlp::loss_and_gradient(const Matrix& X, const Vector& t, const L
   forward(X, t, 0, ws);
   const double loss = head(ws.S, ws.dS);
   if (ws.dS.rows() != B || ws.dS.cols() != d)
-    throw std::logic_error("reference-mlp: the loss head resized dS to " + std::to_string(ws.dS.rows()) + "x" +
-                           std::to_string(ws.dS.cols()));
+    throw std::logic_error(fmt::format("reference-mlp: the loss head resized dS to {}x{}", ws.dS.rows(), ws.dS.cols()));
 
   // dLoss/dh for every row: the output layer is S = (w_o act + b_o) · k, so
-  // dLoss/d act = Σ_i (dS_i · k) w_o[i, :], then swish' = σ (1 + h (1 − σ)).
+  // dLoss/d(w_o act + b_o) = dS · k (kept in dS from here on) and
+  // dLoss/d act = Σ_i (dS_i · k) w_o[i, :]; then through swish.
   const double* w_o = theta_.data() + layout_.w_o;
   for (Index r = 0; r < B; ++r) {
     ws.dS.row(r) *= ws.k[r];
     double* g_h = ws.g_h.data() + r * H;
     combine(nullptr, {{ws.dS.data() + r * d, 1, d, w_o, H}}, H, g_h);
-    const double* h = ws.h.data() + r * H;
-    const double* sig = ws.sig.data() + r * H;
-    for (Index j = 0; j < H; ++j) g_h[j] *= sig[j] * (1.0 + h[j] * (1.0 - sig[j]));
+    for (Index j = 0; j < H; ++j) g_h[j] *= swish_derivative(ws.h(r, j), ws.sig(r, j));
   }
   // Every weight gradient is a sum over rows of (input coefficient) × (row of
   // dLoss/d output); both input Linears share h, so they share dLoss/dh.

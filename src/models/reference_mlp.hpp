@@ -65,15 +65,15 @@ class ReferenceMlp final : public TrainableScoreModel {
  private:
   // Everything the forward pass computes; the backward pass reuses it.
   struct Workspace {
-    Vector w_xT, w_eT;  // [d×H], [E×H] input weights transposed to [in][out]
-    Vector bias;        // [H] b_x + b_e
-    Matrix e;           // [B×E] e(t_b)
-    Matrix h;           // [B×H] pre-activations
-    Matrix sig;         // [B×H] sigmoid(h)
-    Matrix act;         // [B×H] swish(h)
-    Vector k;           // [B] c / s(t_b)
-    Matrix S;           // [B×d] scores
-    Matrix dS;          // [B×d] dLoss/dS from the head
+    Vector w_xT, w_eT;      // [d×H], [E×H] input weights transposed to [in][out]
+    Vector bias;            // [H] b_x + b_e
+    Matrix e;               // [B×E] e(t_b)
+    Matrix h;               // [B×H] pre-activations
+    Matrix sig;             // [B×H] sigmoid(h)
+    Matrix act;             // [B×H] swish(h)
+    Vector k;               // [B] c / s(t_b)
+    Matrix S;               // [B×d] scores
+    Matrix dS;              // [B×d] dLoss/dS from the head
     Vector g_w_xT, g_w_eT;  // [d×H], [E×H] input-weight gradients, [in][out]
     Matrix g_h;             // [B×H] dLoss/dh
     void resize(Index B, Index d, Index H, Index E);

@@ -8,11 +8,14 @@
 #include <thread>
 
 #include "core/error.hpp"
+#include "models/malloc_counter.hpp"
 
 namespace diffgen {
 namespace {
 
-std::shared_ptr<const Sde> ve() { return std::make_shared<VeSde>(25.0); }
+std::shared_ptr<const Sde> ve() {
+  return std::make_shared<VeSde>(25.0);
+}
 
 Matrix random_points(Index n, Index d, Rng& rng, double scale = 3.0) {
   Matrix X(n, d);
@@ -82,8 +85,11 @@ TEST(ReferenceMlp, PytorchLinearInitialization) {
   struct Block {
     Index begin, size, fan_in;
   };
-  const Block blocks[] = {{l.w_x, l.b_x - l.w_x, 2}, {l.b_x, 4096, 2},   {l.w_e, l.b_e - l.w_e, 4},
-                          {l.b_e, 4096, 4},          {l.w_o, 2 * 4096, 4096}};
+  const Block blocks[] = {{l.w_x, l.b_x - l.w_x, 2},
+                          {l.b_x, 4096, 2},
+                          {l.w_e, l.b_e - l.w_e, 4},
+                          {l.b_e, 4096, 4},
+                          {l.w_o, 2 * 4096, 4096}};
   for (const Block& b : blocks) {
     const auto v = p.segment(b.begin, b.size).array();
     const double bound = 1.0 / std::sqrt(static_cast<double>(b.fan_in));
@@ -153,7 +159,8 @@ TEST(ReferenceMlp, HandComputedTimePath) {
   p[l.b_o] = -0.1;
   const double t = 0.4, W = net.embedding().frequencies()[0];
   const double h = 0.3 * std::sin(2 * std::numbers::pi * W * t) - 0.7 * std::cos(2 * std::numbers::pi * W * t) + 0.2;
-  const double expected = (1.5 * h / (1.0 + std::exp(-h)) - 0.1) * 0.5 / std::sqrt(-std::expm1(-(0.1 * t + 0.5 * t * t * 19.9)));
+  const double expected =
+      (1.5 * h / (1.0 + std::exp(-h)) - 0.1) * 0.5 / std::sqrt(-std::expm1(-(0.1 * t + 0.5 * t * t * 19.9)));
   EXPECT_NEAR(net.score(Matrix{{123.0}}, t)(0, 0), expected, 1e-12 * std::abs(expected));
 }
 
@@ -212,6 +219,35 @@ TEST(ReferenceMlp, LossHeadSeesTheScores) {
   EXPECT_EQ(loss, 42.0);
   EXPECT_EQ(grad.size(), net.num_parameters());
   EXPECT_TRUE(grad.isZero(0.0));
+}
+
+TEST(ReferenceMlp, LossAndGradientAllocatesNothingAfterTheFirstCall) {
+  Rng rng(12);
+  ReferenceMlp net(2, {}, ve(), rng);
+  const Matrix X = random_points(32, 2, rng);
+  const Vector t = random_times(32, rng);
+  const Matrix z = random_points(32, 2, rng);
+  // (1/B) Σ (S + z)², computed without temporaries.
+  const LossHead head = [&z](const Matrix& S, Matrix& dS) {
+    double loss = 0.0;
+    for (Index b = 0; b < S.rows(); ++b)
+      for (Index i = 0; i < S.cols(); ++i) {
+        const double r = S(b, i) + z(b, i);
+        loss += r * r;
+        dS(b, i) = 2.0 * r / S.rows();
+      }
+    return loss / S.rows();
+  };
+  Vector grad;
+  net.loss_and_gradient(X, t, head, grad);
+  const long allocations = testing::count_allocations([&] {
+    for (int k = 0; k < 10; ++k) net.loss_and_gradient(X, t, head, grad);
+  });
+  if (allocations < 0) GTEST_SKIP() << "allocations cannot be counted in this build";
+  EXPECT_EQ(allocations, 0);
+  // The counter works: a score() call allocates its result and workspace.
+  Matrix S;
+  EXPECT_GT(testing::count_allocations([&] { net.score(X, t, S); }), 0);
 }
 
 TEST(ReferenceMlp, LargeBatchesAndThreadsGiveTheRowByRowScores) {

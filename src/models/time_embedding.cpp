@@ -1,5 +1,7 @@
 #include "models/time_embedding.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -13,9 +15,9 @@ namespace {
 
 Vector draw_frequencies(Index embed_dim, double scale, Rng& rng) {
   if (embed_dim < 2 || embed_dim % 2 != 0)
-    throw ConfigError("embed_dim = " + std::to_string(embed_dim) + " must be even and >= 2");
+    throw ConfigError(fmt::format("embed_dim = {} must be even and >= 2", embed_dim));
   if (!(scale >= 0.0) || !std::isfinite(scale))
-    throw ConfigError("embed_scale = " + std::to_string(scale) + " must be finite and >= 0");
+    throw ConfigError(fmt::format("embed_scale = {} must be finite and >= 0", scale));
   Vector W(embed_dim / 2);
   for (Index k = 0; k < W.size(); ++k) W[k] = rng.normal() * scale;
   return W;

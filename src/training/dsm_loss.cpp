@@ -1,7 +1,8 @@
 #include "training/dsm_loss.hpp"
 
+#include <fmt/format.h>
+
 #include <stdexcept>
-#include <string>
 
 namespace diffgen {
 namespace {
@@ -10,9 +11,8 @@ namespace {
 double dsm_value(const Matrix& S, const Vector& s_t, const Matrix& z, Matrix* dS) {
   const Index B = S.rows(), d = S.cols();
   if (z.rows() != B || z.cols() != d || s_t.size() != B)
-    throw std::invalid_argument("dsm loss: scores are " + std::to_string(B) + "x" + std::to_string(d) +
-                                " but the draw has noise " + std::to_string(z.rows()) + "x" +
-                                std::to_string(z.cols()) + " and " + std::to_string(s_t.size()) + " times");
+    throw std::invalid_argument(fmt::format("dsm loss: scores are {}x{} but the draw has noise {}x{} and {} times", B,
+                                            d, z.rows(), z.cols(), s_t.size()));
   if (dS) dS->resize(B, d);
   const double inv_B = 1.0 / static_cast<double>(B);
   double sum = 0.0;

@@ -1,7 +1,8 @@
 #include "training/optimizers.hpp"
 
+#include <fmt/format.h>
+
 #include <cmath>
-#include <sstream>
 #include <stdexcept>
 
 #include "core/error.hpp"
@@ -9,16 +10,10 @@
 namespace diffgen {
 namespace {
 
-std::string show(double x) {
-  std::ostringstream os;
-  os << x;
-  return os.str();
-}
-
 void check_sizes(const std::string& name, const Vector& params, const Vector& grad) {
   if (params.size() != grad.size())
-    throw std::invalid_argument(name + ": " + std::to_string(params.size()) + " parameters but " +
-                                std::to_string(grad.size()) + " gradient entries");
+    throw std::invalid_argument(
+        fmt::format("{}: {} parameters but {} gradient entries", name, params.size(), grad.size()));
 }
 
 // torch.optim.SGD (_single_tensor_sgd): g ← g + wd·p; with momentum the
@@ -37,8 +32,8 @@ class Sgd final : public Optimizer {
     const bool first = buffer_.size() == 0;
     if (mu != 0.0 && first) buffer_.resize(params.size());
     if (mu != 0.0 && buffer_.size() != params.size())
-      throw std::invalid_argument("sgd: the parameter count changed from " + std::to_string(buffer_.size()) +
-                                  " to " + std::to_string(params.size()) + " without reset()");
+      throw std::invalid_argument(
+          fmt::format("sgd: the parameter count changed from {} to {} without reset()", buffer_.size(), params.size()));
     for (Index k = 0; k < params.size(); ++k) {
       double g = grad[k];
       if (wd != 0.0) g = g + wd * params[k];
@@ -58,10 +53,10 @@ class Sgd final : public Optimizer {
   }
   OptimizerState state() const override { return {steps_, buffer_}; }
   void set_state(const OptimizerState& state) override {
-    if (state.step < 0) throw DataError("sgd state: step = " + std::to_string(state.step) + " must be >= 0");
+    if (state.step < 0) throw DataError(fmt::format("sgd state: step = {} must be >= 0", state.step));
     if (options_.momentum == 0.0 && state.values.size() != 0)
-      throw DataError("sgd state: " + std::to_string(state.values.size()) +
-                      " buffer values for an optimizer without momentum");
+      throw DataError(
+          fmt::format("sgd state: {} buffer values for an optimizer without momentum", state.values.size()));
     steps_ = state.step;
     buffer_ = state.values;
   }
@@ -73,7 +68,9 @@ class Sgd final : public Optimizer {
 };
 
 // torch.lerp's scalar formula: a + w (b − a), or b − (b − a)(1 − w) for |w| >= ½.
-inline double lerp(double a, double b, double w) { return std::abs(w) < 0.5 ? a + w * (b - a) : b - (b - a) * (1.0 - w); }
+inline double lerp(double a, double b, double w) {
+  return std::abs(w) < 0.5 ? a + w * (b - a) : b - (b - a) * (1.0 - w);
+}
 
 // torch.optim.Adam (_single_tensor_adam, amsgrad = False): g ← g + wd·p;
 // m ← β1 m + (1 − β1) g (computed as torch 2.x does, m.lerp_(g, 1 − β1));
@@ -92,8 +89,8 @@ class Adam final : public Optimizer {
       v_ = Vector::Zero(n);
     }
     if (m_.size() != n)
-      throw std::invalid_argument("adam: the parameter count changed from " + std::to_string(m_.size()) + " to " +
-                                  std::to_string(n) + " without reset()");
+      throw std::invalid_argument(
+          fmt::format("adam: the parameter count changed from {} to {} without reset()", m_.size(), n));
     ++steps_;
     const double b1 = options_.beta1, b2 = options_.beta2, wd = options_.weight_decay;
     const double step = static_cast<double>(steps_);
@@ -123,10 +120,10 @@ class Adam final : public Optimizer {
     return st;
   }
   void set_state(const OptimizerState& state) override {
-    if (state.step < 0) throw DataError("adam state: step = " + std::to_string(state.step) + " must be >= 0");
+    if (state.step < 0) throw DataError(fmt::format("adam state: step = {} must be >= 0", state.step));
     if (state.values.size() % 2 != 0 || (state.step > 0) != (state.values.size() > 0))
-      throw DataError("adam state: " + std::to_string(state.values.size()) + " values at step " +
-                      std::to_string(state.step) + " (expected [m; v], empty exactly at step 0)");
+      throw DataError(fmt::format("adam state: {} values at step {} (expected [m; v], empty exactly at step 0)",
+                                  state.values.size(), state.step));
     const Index n = state.values.size() / 2;
     steps_ = state.step;
     m_ = state.values.head(n);
@@ -143,20 +140,20 @@ class Adam final : public Optimizer {
 
 std::string OptimizerOptions::validate() const {
   if (name != "sgd" && name != "adam") return "optimizer = '" + name + "' is not known (allowed: sgd, adam)";
-  if (!(lr > 0.0) || !std::isfinite(lr)) return "lr = " + show(lr) + " must be > 0 and finite";
+  if (!(lr > 0.0) || !std::isfinite(lr)) return fmt::format("lr = {} must be > 0 and finite", lr);
   if (!(weight_decay >= 0.0) || !std::isfinite(weight_decay))
-    return "weight_decay = " + show(weight_decay) + " must be >= 0 and finite";
+    return fmt::format("weight_decay = {} must be >= 0 and finite", weight_decay);
   if (name == "sgd") {
     if (!(momentum >= 0.0) || !std::isfinite(momentum))
-      return "momentum = " + show(momentum) + " must be >= 0 and finite";
-    if (!std::isfinite(dampening)) return "dampening = " + show(dampening) + " must be finite";
+      return fmt::format("momentum = {} must be >= 0 and finite", momentum);
+    if (!std::isfinite(dampening)) return fmt::format("dampening = {} must be finite", dampening);
     if (nesterov && (momentum <= 0.0 || dampening != 0.0))
-      return "nesterov = true needs momentum > 0 and dampening = 0 (momentum = " + show(momentum) +
-             ", dampening = " + show(dampening) + ")";
+      return fmt::format("nesterov = true needs momentum > 0 and dampening = 0 (momentum = {}, dampening = {})",
+                         momentum, dampening);
   } else {
-    if (!(beta1 >= 0.0 && beta1 < 1.0)) return "beta1 = " + show(beta1) + " must be in [0, 1)";
-    if (!(beta2 >= 0.0 && beta2 < 1.0)) return "beta2 = " + show(beta2) + " must be in [0, 1)";
-    if (!(eps >= 0.0) || !std::isfinite(eps)) return "eps = " + show(eps) + " must be >= 0 and finite";
+    if (!(beta1 >= 0.0 && beta1 < 1.0)) return fmt::format("beta1 = {} must be in [0, 1)", beta1);
+    if (!(beta2 >= 0.0 && beta2 < 1.0)) return fmt::format("beta2 = {} must be in [0, 1)", beta2);
+    if (!(eps >= 0.0) || !std::isfinite(eps)) return fmt::format("eps = {} must be >= 0 and finite", eps);
   }
   return {};
 }

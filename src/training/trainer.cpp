@@ -1,29 +1,21 @@
 #include "training/trainer.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <numeric>
-#include <sstream>
 #include <utility>
 
 #include "core/error.hpp"
 
 namespace diffgen {
-namespace {
-
-std::string show(double x) {
-  std::ostringstream os;
-  os << x;
-  return os.str();
-}
-
-}  // namespace
 
 std::string TrainerOptions::validate() const {
   if (auto err = optimizer.validate(); !err.empty()) return err;
-  if (batch_size < 0) return "batch_size = " + std::to_string(batch_size) + " must be >= 0 (0 = full batch)";
-  if (!(eps > 0.0) || !std::isfinite(eps)) return "eps = " + show(eps) + " must be > 0 and finite";
+  if (batch_size < 0) return fmt::format("batch_size = {} must be >= 0 (0 = full batch)", batch_size);
+  if (!(eps > 0.0) || !std::isfinite(eps)) return fmt::format("eps = {} must be > 0 and finite", eps);
   if (loss != "empirical" && loss != "population")
     return "loss = '" + loss + "' is not known (allowed: empirical, population)";
   return {};
@@ -39,17 +31,16 @@ Trainer::Trainer(TrainableScoreModel& model, std::shared_ptr<const Sde> sde, Mat
       rng_(rng) {
   if (auto err = options_.validate(); !err.empty()) throw ConfigError(err);
   if (!sde_) throw ConfigError("the trainer needs an SDE (got none)");
-  if (!(options_.eps < sde_->T()))
-    throw ConfigError("eps = " + show(options_.eps) + " must be < T = " + show(sde_->T()));
+  if (!(options_.eps < sde_->T())) throw ConfigError(fmt::format("eps = {} must be < T = {}", options_.eps, sde_->T()));
   if (training_set_.rows() < 1) throw ConfigError("the training set is empty (n = 0 must be >= 1)");
   if (training_set_.cols() != model_.dim())
-    throw ConfigError("the training set has dimension " + std::to_string(training_set_.cols()) +
-                      " but the model has dimension " + std::to_string(model_.dim()));
+    throw ConfigError(fmt::format("the training set has dimension {} but the model has dimension {}",
+                                  training_set_.cols(), model_.dim()));
   population_ = options_.loss == "population";
   if (population_ && !target_) throw ConfigError("loss = population needs a target to draw from (got none)");
   if (target_ && target_->dim() != model_.dim())
-    throw ConfigError("the target has dimension " + std::to_string(target_->dim()) +
-                      " but the model has dimension " + std::to_string(model_.dim()));
+    throw ConfigError(
+        fmt::format("the target has dimension {} but the model has dimension {}", target_->dim(), model_.dim()));
   batch_size_ = options_.batch_size == 0 ? n() : std::min(options_.batch_size, n());
   optimizer_ = make_optimizer(options_.optimizer);
   order_.resize(static_cast<std::size_t>(n()));
@@ -60,12 +51,13 @@ void Trainer::set_optimizer(const OptimizerOptions& options) {
   options_.optimizer = options;
 }
 
-TrainerState Trainer::state() const { return {epoch_, steps_, rng_.state(), optimizer_->state()}; }
+TrainerState Trainer::state() const {
+  return {epoch_, steps_, rng_.state(), optimizer_->state()};
+}
 
 void Trainer::set_state(const TrainerState& state) {
   if (state.epoch < 0 || state.steps < 0)
-    throw DataError("trainer state: epoch = " + std::to_string(state.epoch) + " and steps = " +
-                    std::to_string(state.steps) + " must be >= 0");
+    throw DataError(fmt::format("trainer state: epoch = {} and steps = {} must be >= 0", state.epoch, state.steps));
   optimizer_->set_state(state.optimizer);
   epoch_ = state.epoch;
   steps_ = state.steps;
@@ -83,10 +75,10 @@ void Trainer::fill_batch(Index begin, Index size) {
 }
 
 void Trainer::diverged(Index step_in_epoch, double loss, const std::string& what) const {
-  throw NumericalError("training diverged at epoch " + std::to_string(epoch_ + 1) + ", step " +
-                       std::to_string(step_in_epoch + 1) + ": loss = " + show(loss) + what + " (" +
-                       optimizer_->name() + " lr = " + show(optimizer_->options().lr) +
-                       " may be too large); the parameters are those before this step");
+  throw NumericalError(fmt::format(
+      "training diverged at epoch {}, step {}: loss = {}{} ({} lr = {} may be too large); the parameters are those "
+      "before this step",
+      epoch_ + 1, step_in_epoch + 1, loss, what, optimizer_->name(), optimizer_->options().lr));
 }
 
 double Trainer::run_epoch() {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "models/malloc_counter.hpp"
 #include "models/reference_mlp.hpp"
 #include "targets/gaussian_mixture.hpp"
 
@@ -46,8 +47,10 @@ class RecordingModel final : public TrainableScoreModel {
     double loss = head(S, dS);
     grad = Vector::Ones(2);
     if (calls++ == poison_call) {
-      if (poison_loss) loss = poison_value;
-      else grad[0] = poison_value;
+      if (poison_loss)
+        loss = poison_value;
+      else
+        grad[0] = poison_value;
     }
     return loss;
   }
@@ -251,6 +254,20 @@ TEST(Trainer, ReferenceLossDecreasesOverTheFirstEpochs) {
     for (int e = 0; e < 10; ++e) mean += trainer.run_epoch() / 10.0;
     EXPECT_LT(mean, initial - 0.15) << "seed " << seed << ": before " << initial << ", epochs 1-10 " << mean;
   }
+}
+
+TEST(Trainer, EmpiricalStepsAllocateNothingAfterTheFirstEpoch) {
+  // n = 64, batch 32: every batch has the same size, so after the first epoch
+  // the whole step (gather, draws, forward, backward, update, checks) reuses
+  // its buffers.
+  ReferenceRun run(6);
+  Trainer trainer(*run.net, run.sde, run.data.topRows(64), nullptr, sgd_options(0.5), Rng(6));
+  trainer.run_epoch();
+  const long allocations = testing::count_allocations([&] {
+    for (int e = 0; e < 3; ++e) trainer.run_epoch();
+  });
+  if (allocations < 0) GTEST_SKIP() << "allocations cannot be counted in this build";
+  EXPECT_EQ(allocations, 0);
 }
 
 TEST(Trainer, SwitchingOptimizerMidRun) {
