@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "core/error.hpp"
+#include "models/vector_math.hpp"
 
 namespace diffgen {
 namespace {
@@ -53,6 +54,9 @@ RandomFeatureModel::RandomFeatureModel(Index d, const RandomFeatureOptions& opti
     W_.row(i) *= inv;
     U_.row(i) *= inv;
   }
+  // [in][out] copies for the pre-activations' inner loops.
+  WT_ = W_.transpose();
+  UT_ = U_.transpose();
   if (options_.init_std > 0.0)
     for (Index k = 0; k < theta_.size(); ++k) theta_[k] = rng.normal() * options_.init_std;
 }
@@ -71,11 +75,15 @@ void RandomFeatureModel::check_input(const Matrix& X, const Vector& t) const {
 
 void RandomFeatureModel::preactivations(const Matrix& X, const Vector& t, Index begin, Index n, Matrix& E,
                                         Matrix& P) const {
-  E.resize(n, embedding_.dim());
+  const Index d = d_, m = options_.width, Ed = embedding_.dim();
+  E.resize(n, Ed);
   embedding_.embed(t.data() + begin, n, E.data());
-  P.resize(n, options_.width);
-  P.noalias() = X.middleRows(begin, n) * W_.transpose();
-  P.noalias() += E * U_.transpose();
+  P.resize(n, m);
+  // Row by row, so that a point's features do not depend on its batch.
+  for (Index r = 0; r < n; ++r)
+    linear_combination(nullptr,
+                       {{X.data() + (begin + r) * d, 1, d, WT_.data(), m}, {E.data() + r * Ed, 1, Ed, UT_.data(), m}},
+                       m, P.data() + r * m);
 }
 
 template <class F>
@@ -105,13 +113,19 @@ Matrix RandomFeatureModel::features(const Matrix& X, const Vector& t) const {
 }
 
 void RandomFeatureModel::score(const Matrix& X, const Vector& t, Matrix& out) const {
-  const double inv_m = 1.0 / static_cast<double>(options_.width);
   out.resize(X.rows(), d_);
   for_each_block(X, t, [&](Index begin, Matrix& P) {
-    // s_A = (1/m) A φ for every row: S = (1/m) Φ Aᵀ with Φ = relu(P).
     P = P.cwiseMax(0.0);
-    out.middleRows(begin, P.rows()).noalias() = inv_m * (P * coefficients().transpose());
+    scores_from_features(P, out.middleRows(begin, P.rows()));
   });
+}
+
+void RandomFeatureModel::scores_from_features(const Matrix& Phi, Eigen::Ref<Matrix> S) const {
+  // s_A = (1/m) A φ, one dot product per output, in the same order for every row.
+  const double inv_m = 1.0 / static_cast<double>(options_.width);
+  const auto A = coefficients();
+  for (Index r = 0; r < Phi.rows(); ++r)
+    for (Index k = 0; k < d_; ++k) S(r, k) = inv_m * A.row(k).dot(Phi.row(r));
 }
 
 void RandomFeatureModel::divergence(const Matrix& X, const Vector& t, Vector& out) const {
@@ -136,7 +150,7 @@ double RandomFeatureModel::loss_and_gradient(const Matrix& X, const Vector& t, c
   preactivations(X, t, 0, X.rows(), e_, phi_);
   phi_ = phi_.cwiseMax(0.0);
   S_.resize(X.rows(), d_);
-  S_.noalias() = inv_m * (phi_ * coefficients().transpose());
+  scores_from_features(phi_, S_);
   dS_.resize(X.rows(), d_);
   const double loss = head(S_, dS_);
   if (dS_.rows() != X.rows() || dS_.cols() != d_) throw std::logic_error("random-features: the loss head resized dS");

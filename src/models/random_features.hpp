@@ -4,7 +4,8 @@
 // with (w_i, u_i) ∈ R^{d+E} drawn once i.i.d. Gaussian, normalized jointly to
 // the unit sphere and frozen, e(t) the Fourier time embedding, and only
 // A = (a_1 … a_m) ∈ R^{d×m} trained. The loss is quadratic in A, which the
-// exact gradient-flow solver uses through the feature map φ.
+// exact gradient-flow solver uses through the feature map φ. A point's
+// features and score do not depend on the other rows of its batch.
 #pragma once
 
 #include <memory>
@@ -66,6 +67,8 @@ class RandomFeatureModel final : public TrainableScoreModel {
   void check_input(const Matrix& X, const Vector& t) const;
   // Pre-activations W x + U e(t) of rows [begin, begin + n) into P [n×m]; E receives e(t).
   void preactivations(const Matrix& X, const Vector& t, Index begin, Index n, Matrix& E, Matrix& P) const;
+  // S = (1/m) Φ Aᵀ row by row (S has Phi's rows and d columns).
+  void scores_from_features(const Matrix& Phi, Eigen::Ref<Matrix> S) const;
   // Calls f(begin, P) with the pre-activations of consecutive blocks of rows.
   template <class F>
   void for_each_block(const Matrix& X, const Vector& t, F&& f) const;
@@ -73,8 +76,8 @@ class RandomFeatureModel final : public TrainableScoreModel {
   Index d_;
   RandomFeatureOptions options_;
   FourierTimeEmbedding embedding_;
-  Matrix W_;  // [m×d]
-  Matrix U_;  // [m×E]
+  Matrix W_, WT_;  // [m×d] and its transpose
+  Matrix U_, UT_;  // [m×E] and its transpose
   Vector theta_;
   // Training workspace (loss_and_gradient only).
   Matrix e_, phi_, S_, dS_;

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <initializer_list>
 #include <stdexcept>
 #include <utility>
 
@@ -18,39 +17,6 @@ namespace {
 constexpr Index kBlockRows = 256;
 
 using ConstRowMap = Eigen::Map<const RowVector>;
-
-// One term of combine(): Σ_{q < count} coef[q·coef_stride] · rows[q·row_stride + j]
-// (coef = null: all coefficients are 1).
-struct Terms {
-  const double* coef;
-  Index coef_stride;
-  Index count;
-  const double* rows;
-  Index row_stride;
-};
-
-// out[j] = init[j] + Σ over terms, for j < H (init = null: 0). Every product
-// of this network (forward and backward) has this shape, with H or a batch
-// of rows as the long side. Eight outputs at a time are accumulated in
-// registers (a fixed-size Eigen array), so the loop is vectorized and stores
-// once per output instead of once per term.
-void combine(const double* init, std::initializer_list<Terms> terms, Index H, double* out) {
-  using Block = Eigen::Array<double, 8, 1>;
-  const auto coef = [](const Terms& T, Index q) { return T.coef ? T.coef[q * T.coef_stride] : 1.0; };
-  Index j0 = 0;
-  for (; j0 + 8 <= H; j0 += 8) {
-    Block acc = init ? Block(Eigen::Map<const Block>(init + j0)) : Block::Zero();
-    for (const Terms& T : terms)
-      for (Index q = 0; q < T.count; ++q) acc += Eigen::Map<const Block>(T.rows + q * T.row_stride + j0) * coef(T, q);
-    Eigen::Map<Block>(out + j0) = acc;
-  }
-  for (; j0 < H; ++j0) {
-    double acc = init ? init[j0] : 0.0;
-    for (const Terms& T : terms)
-      for (Index q = 0; q < T.count; ++q) acc += T.rows[q * T.row_stride + j0] * coef(T, q);
-    out[j0] = acc;
-  }
-}
 
 // d/du [u·sigmoid(u)] = σ + u σ (1 − σ) = σ (1 + u (1 − σ)).
 inline double swish_derivative(double u, double sig) {
@@ -165,9 +131,10 @@ void ReferenceMlp::forward(const Matrix& X, const Vector& t, Index begin, Worksp
   for (Index r = 0; r < n; ++r) ws.k[r] = options_.output_scale / sde_->s(t[begin + r]);
   // h = Linear(d → H)(x) + Linear(E → H)(e(t)).
   for (Index r = 0; r < n; ++r)
-    combine(ws.bias.data(),
-            {{X.data() + (begin + r) * d, 1, d, ws.w_xT.data(), H}, {ws.e.data() + r * E, 1, E, ws.w_eT.data(), H}}, H,
-            ws.h.data() + r * H);
+    linear_combination(
+        ws.bias.data(),
+        {{X.data() + (begin + r) * d, 1, d, ws.w_xT.data(), H}, {ws.e.data() + r * E, 1, E, ws.w_eT.data(), H}}, H,
+        ws.h.data() + r * H);
   // swish(h) = h·sigmoid(h) over the whole block (vectorized sigmoid).
   const Index m = n * H;
   sigmoid(ws.h.data(), ws.sig.data(), m);
@@ -235,7 +202,7 @@ double ReferenceMlp::loss_and_gradient(const Matrix& X, const Vector& t, const L
   for (Index r = 0; r < B; ++r) {
     ws.dS.row(r) *= ws.k[r];
     double* g_h = ws.g_h.data() + r * H;
-    combine(nullptr, {{ws.dS.data() + r * d, 1, d, w_o, H}}, H, g_h);
+    linear_combination(nullptr, {{ws.dS.data() + r * d, 1, d, w_o, H}}, H, g_h);
     for (Index j = 0; j < H; ++j) g_h[j] *= swish_derivative(ws.h(r, j), ws.sig(r, j));
   }
   // Every weight gradient is a sum over rows of (input coefficient) × (row of
@@ -244,12 +211,13 @@ double ReferenceMlp::loss_and_gradient(const Matrix& X, const Vector& t, const L
   double* g = grad.data();
   const double* g_h = ws.g_h.data();
   for (Index i = 0; i < d; ++i) {
-    combine(nullptr, {{ws.dS.data() + i, d, B, ws.act.data(), H}}, H, g + layout_.w_o + i * H);
+    linear_combination(nullptr, {{ws.dS.data() + i, d, B, ws.act.data(), H}}, H, g + layout_.w_o + i * H);
     g[layout_.b_o + i] = ws.dS.col(i).sum();
-    combine(nullptr, {{X.data() + i, d, B, g_h, H}}, H, ws.g_w_xT.data() + i * H);
+    linear_combination(nullptr, {{X.data() + i, d, B, g_h, H}}, H, ws.g_w_xT.data() + i * H);
   }
-  for (Index q = 0; q < E; ++q) combine(nullptr, {{ws.e.data() + q, E, B, g_h, H}}, H, ws.g_w_eT.data() + q * H);
-  combine(nullptr, {{nullptr, 0, B, g_h, H}}, H, g + layout_.b_x);
+  for (Index q = 0; q < E; ++q)
+    linear_combination(nullptr, {{ws.e.data() + q, E, B, g_h, H}}, H, ws.g_w_eT.data() + q * H);
+  linear_combination(nullptr, {{nullptr, 0, B, g_h, H}}, H, g + layout_.b_x);
   // Back to PyTorch's [out][in] layout; b_e receives the same gradient as b_x.
   for (Index j = 0; j < H; ++j) {
     for (Index i = 0; i < d; ++i) g[layout_.w_x + j * d + i] = ws.g_w_xT[i * H + j];

@@ -4,6 +4,9 @@
 //   out = Linear(H → d)(swish(h)) · c / s(t),   swish(u) = u·sigmoid(u),
 // with e(t) the frozen Gaussian Fourier embedding. One hidden layer, so the
 // divergence of the score is exact and costs O(H) per point for any d.
+// Every point is computed row by row in a fixed order, so its score does not
+// depend on the other rows of its batch (nor on how callers split batches
+// across threads).
 #pragma once
 
 #include <memory>

@@ -33,19 +33,26 @@ FourierTimeEmbedding::FourierTimeEmbedding(Vector frequencies) : frequencies_(st
 }
 
 void FourierTimeEmbedding::embed(const double* t, Index n, double* out) const {
-  // Pairs (b, k) in row-major order, a buffer at a time: y = t_b W_k in turns,
-  // then sin and cos of 2πy into columns k and E/2 + k of row b.
+  // A buffer of (row, frequency) pairs at a time: y = t_b W_k in turns, then
+  // sin and cos of 2πy into columns k and E/2 + k of row b. Whole rows fill
+  // the buffer; a row wider than the buffer goes in pieces.
   constexpr Index kBuffer = 256;
   double y[kBuffer], s[kBuffer], c[kBuffer];
-  const Index half = frequencies_.size(), E = 2 * half, total = n * half;
-  for (Index begin = 0; begin < total; begin += kBuffer) {
-    const Index m = std::min(kBuffer, total - begin);
-    for (Index i = 0; i < m; ++i) y[i] = t[(begin + i) / half] * frequencies_[(begin + i) % half];
-    sincos_2pi(y, s, c, m);
-    for (Index i = 0; i < m; ++i) {
-      const Index b = (begin + i) / half, k = (begin + i) % half;
-      out[b * E + k] = s[i];
-      out[b * E + half + k] = c[i];
+  const double* W = frequencies_.data();
+  const Index half = frequencies_.size(), E = 2 * half;
+  const Index piece = std::min(half, kBuffer), rows_per_chunk = kBuffer / piece;
+  for (Index b0 = 0; b0 < n; b0 += rows_per_chunk) {
+    const Index b1 = std::min(n, b0 + rows_per_chunk);
+    for (Index k0 = 0; k0 < half; k0 += piece) {
+      const Index w = std::min(half, k0 + piece) - k0;
+      for (Index b = b0; b < b1; ++b)
+        for (Index k = 0; k < w; ++k) y[(b - b0) * w + k] = t[b] * W[k0 + k];
+      sincos_2pi(y, s, c, (b1 - b0) * w);
+      for (Index b = b0; b < b1; ++b)
+        for (Index k = 0; k < w; ++k) {
+          out[b * E + k0 + k] = s[(b - b0) * w + k];
+          out[b * E + half + k0 + k] = c[(b - b0) * w + k];
+        }
     }
   }
 }

@@ -33,6 +33,25 @@ TEST(FourierTimeEmbedding, BatchRowsMatchSingleTimes) {
   for (Index k = 0; k < 3; ++k) EXPECT_NEAR(E(1, k) * E(1, k) + E(1, k + 3) * E(1, k + 3), 1.0, 1e-14);
 }
 
+TEST(FourierTimeEmbedding, WideEmbeddingsAndLongBatches) {
+  // 600 frequencies (wider than the internal buffer of 256 pairs) and 100
+  // times (many buffers): every entry is sin or cos of 2π W_k t_b.
+  Rng rng(6);
+  FourierTimeEmbedding emb(1200, 3.0, rng);
+  Vector t(100);
+  for (Index b = 0; b < 100; ++b) t[b] = rng.uniform();
+  const Matrix E = emb(t);
+  const Vector& W = emb.frequencies();
+  for (Index b = 0; b < 100; b += 7)
+    for (Index k = 0; k < 600; k += 13) {
+      EXPECT_NEAR(E(b, k), std::sin(2.0 * std::numbers::pi * W[k] * t[b]), 1e-13);
+      EXPECT_NEAR(E(b, 600 + k), std::cos(2.0 * std::numbers::pi * W[k] * t[b]), 1e-13);
+    }
+  FourierTimeEmbedding narrow(4, 30.0, rng);
+  const Matrix N = narrow(t);
+  for (Index b = 0; b < 100; ++b) EXPECT_EQ(N.row(b), narrow(t[b]));
+}
+
 TEST(FourierTimeEmbedding, FrequenciesAreScaledStandardNormals) {
   // 10000 frequencies ~ N(0, 30²): the sample mean is within 4 standard errors
   // of 0, the sample std within 4% of 30 (its standard error is 30/√20000 ≈ 0.7%).
