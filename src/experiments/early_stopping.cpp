@@ -202,6 +202,18 @@ std::vector<std::string> write_plots(const std::vector<SeedResult>& seeds, const
       }
       p.series.push_back(Series::line_points("(b) PF-ODE density", xb, yb));
     }
+    // A log axis fitted to the data and the floors (gnuplot's own rounds out to whole decades and beyond).
+    double y_lo = std::min(floor_spread(seeds, &OracleFloors::population_a).mean,
+                           floor_spread(seeds, &OracleFloors::empirical_a).mean);
+    double y_hi = y_lo;
+    for (const auto& sr : p.series)
+      for (const auto* v : {&sr.y, &sr.lo, &sr.hi})
+        for (double y : *v)
+          if (std::isfinite(y) && y > 0) {
+            y_lo = std::min(y_lo, y);
+            y_hi = std::max(y_hi, y);
+          }
+    if (std::isfinite(y_lo) && y_lo > 0) p.yrange = std::pair{y_lo / 2, y_hi * 3};
     p.series.push_back(Series::hline(
         fmt::format("population oracle (a) {}", format_significant(floor_spread(seeds, &OracleFloors::population_a).mean, 3)),
         floor_spread(seeds, &OracleFloors::population_a).mean));
@@ -281,8 +293,9 @@ Table kl_table(const std::vector<SeedResult>& seeds, Index every) {
   const bool several = seeds.size() > 1;
   std::vector<std::string> header{"epoch", "KL (a)"};
   if (several) header.push_back("± sd");
-  header.push_back("KL (b)");
-  if (several) header.push_back("± sd");
+  const bool with_b = !b.empty();
+  if (with_b) header.push_back("KL (b)");
+  if (with_b && several) header.push_back("± sd");
   header.push_back("train loss");
   header.push_back("");
   Table t(header);
@@ -291,9 +304,11 @@ Table kl_table(const std::vector<SeedResult>& seeds, Index every) {
     if (!(c.epoch % every == 0 || last || c.epoch == best)) continue;
     std::vector<TableCell> row{c.epoch, c.spread.mean};
     if (several) row.emplace_back(c.spread.sd);
-    const Spread* sb = find(b, c.epoch);
-    row.push_back(sb ? TableCell(sb->mean) : TableCell(""));
-    if (several) row.push_back(sb ? TableCell(sb->sd) : TableCell(""));
+    if (with_b) {
+      const Spread* sb = find(b, c.epoch);
+      row.push_back(sb ? TableCell(sb->mean) : TableCell(""));
+      if (several) row.push_back(sb ? TableCell(sb->sd) : TableCell(""));
+    }
     const Spread* sl = find(loss, c.epoch);
     row.push_back(sl ? TableCell(sl->mean) : TableCell(""));
     row.push_back(c.epoch == best ? "<- min (a)" : "");
