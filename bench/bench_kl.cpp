@@ -1,5 +1,5 @@
 // Cost of one KL evaluation by definition (a) (score integrated at t0 = 0.065,
-// 2401-node grid) and (b) (PF-ODE density at ε = 1e-5, 121-node grid), on the
+// 2401-node grid) and (b) (PF-ODE density at ε = 1e-5, 241-node grid, the experiment's), on the
 // two-mode target of Li2023 under the VE SDE. The headline experiment calls
 // (a) 201 times and (b) 21 times within a budget of < 2 s on 2 cores, so the
 // guide is (a) <~ 1 ms and (b) <~ 25 ms for a 16-hidden-unit network.

@@ -2,7 +2,7 @@
 // independence, and a diverging run that stops with exit code 4 and keeps
 // its outputs. Short runs (few epochs) keep them quick.
 #include <gtest/gtest.h>
-
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,7 +12,6 @@
 #include <fstream>
 #include <sstream>
 #include <string>
-#include <sys/wait.h>
 
 namespace {
 

@@ -17,7 +17,9 @@ thread_local bool t_inside_parallel = false;
 
 }  // namespace
 
-void set_num_threads(int n) { g_threads = std::max(1, n); }
+void set_num_threads(int n) {
+  g_threads = std::max(1, n);
+}
 
 int num_threads() {
   int n = g_threads.load();

@@ -52,11 +52,11 @@ class Rng {
 // Fixed stream ids, so that changing one part of an experiment does not
 // shift the random numbers of another.
 enum StreamId : std::uint64_t {
-  kStreamData = 1,      // training-set draws
-  kStreamInit = 2,      // model initialization
-  kStreamTrain = 3,     // minibatch order and (t, z) draws
-  kStreamEval = 4,      // evaluation (samplers, Monte Carlo)
-  kStreamPopulation = 5 // fresh samples for the population loss
+  kStreamData = 1,       // training-set draws
+  kStreamInit = 2,       // model initialization
+  kStreamTrain = 3,      // minibatch order and (t, z) draws
+  kStreamEval = 4,       // evaluation (samplers, Monte Carlo)
+  kStreamPopulation = 5  // fresh samples for the population loss
 };
 
 }  // namespace diffgen

@@ -7,11 +7,11 @@
 namespace diffgen {
 
 struct Spread {
-  int count = 0;     // finite values
-  double mean = 0;   // NaN when count = 0
-  double sd = 0;     // sample standard deviation; 0 when count < 2
+  int count = 0;    // finite values
+  double mean = 0;  // NaN when count = 0
+  double sd = 0;    // sample standard deviation; 0 when count < 2
   double min = 0, max = 0;
-  double ci95 = 0;   // half-width of the 95% confidence interval of the mean; 0 when count < 2
+  double ci95 = 0;  // half-width of the 95% confidence interval of the mean; 0 when count < 2
 };
 
 Spread spread(const std::vector<double>& values);

@@ -147,9 +147,10 @@ void write_densities(const std::vector<SeedResult>& seeds, const std::filesystem
         // The reference density at the (b) nodes, from the (a) grid when they coincide.
         const double h = snap.x[1] - snap.x[0];
         const Index j = static_cast<Index>(std::llround((snap.x_b[i] - snap.x[0]) / h));
-        const double p = (j >= 0 && j < snap.x.size() && std::abs(snap.x[j] - snap.x_b[i]) < 1e-9 * (1 + std::abs(snap.x_b[i])))
-                             ? std::exp(snap.log_p[j])
-                             : kNaN;
+        const double p =
+            (j >= 0 && j < snap.x.size() && std::abs(snap.x[j] - snap.x_b[i]) < 1e-9 * (1 + std::abs(snap.x_b[i])))
+                ? std::exp(snap.log_p[j])
+                : kNaN;
         t.add_row({s.seed_index, snap.epoch, "pf-ode", snap.x_b[i], CsvCell::finite_or_missing(p),
                    std::exp(snap.log_q_b[i])});
       }
@@ -157,7 +158,9 @@ void write_densities(const std::vector<SeedResult>& seeds, const std::filesystem
   t.write(dir / "densities.csv");
 }
 
-std::vector<double> to_std(const Vector& v) { return std::vector<double>(v.data(), v.data() + v.size()); }
+std::vector<double> to_std(const Vector& v) {
+  return std::vector<double>(v.data(), v.data() + v.size());
+}
 
 // Renders one plot; a plotting failure is reported and the run's other outputs stand.
 bool try_render(const auto& spec, const std::filesystem::path& png, std::vector<std::string>& warnings) {
@@ -214,12 +217,13 @@ std::vector<std::string> write_plots(const std::vector<SeedResult>& seeds, const
             y_hi = std::max(y_hi, y);
           }
     if (std::isfinite(y_lo) && y_lo > 0) p.yrange = std::pair{y_lo / 2, y_hi * 3};
-    p.series.push_back(Series::hline(
-        fmt::format("population oracle (a) {}", format_significant(floor_spread(seeds, &OracleFloors::population_a).mean, 3)),
-        floor_spread(seeds, &OracleFloors::population_a).mean));
-    auto emp = Series::hline(
-        fmt::format("empirical oracle (a) {}", format_significant(floor_spread(seeds, &OracleFloors::empirical_a).mean, 3)),
-        floor_spread(seeds, &OracleFloors::empirical_a).mean);
+    p.series.push_back(
+        Series::hline(fmt::format("population oracle (a) {}",
+                                  format_significant(floor_spread(seeds, &OracleFloors::population_a).mean, 3)),
+                      floor_spread(seeds, &OracleFloors::population_a).mean));
+    auto emp = Series::hline(fmt::format("empirical oracle (a) {}",
+                                         format_significant(floor_spread(seeds, &OracleFloors::empirical_a).mean, 3)),
+                             floor_spread(seeds, &OracleFloors::empirical_a).mean);
     emp.color = "dark-red";
     p.series.push_back(emp);
     if (try_render(p, dir / "plots" / "kl.png", warnings)) written.push_back("plots/kl.png");
@@ -333,7 +337,9 @@ Schema EarlyStoppingExperiment::schema() const {
   return s;
 }
 
-void EarlyStoppingExperiment::validate(const Config& config) const { TrainingStudySettings::from_config(config); }
+void EarlyStoppingExperiment::validate(const Config& config) const {
+  TrainingStudySettings::from_config(config);
+}
 
 void EarlyStoppingExperiment::run(const Config& config, const RunOptions& options) const {
   const TrainingStudySettings settings = TrainingStudySettings::from_config(config);
@@ -357,8 +363,9 @@ void EarlyStoppingExperiment::run(const Config& config, const RunOptions& option
   for (const auto& s : seeds)
     if (s.failure) failures.push_back({{"seed", s.seed_index}, {"epoch", s.failed_epoch}, {"message", *s.failure}});
 
-  const std::string def_a = fmt::format("score-integrated density at t0 = {} ({}), against {} target", settings.kl.t0,
-                                        settings.kl.method, settings.kl.reference == "clean" ? "the clean" : "the smoothed");
+  const std::string def_a =
+      fmt::format("score-integrated density at t0 = {} ({}), against {} target", settings.kl.t0, settings.kl.method,
+                  settings.kl.reference == "clean" ? "the clean" : "the smoothed");
   const std::string def_b = fmt::format("PF-ODE density at eps = {} (RK45, rtol {}, {} prior), against {} target",
                                         settings.kl_ode.ode.eps, settings.kl_ode.ode.rtol, settings.kl_ode.prior,
                                         settings.kl_ode.reference == "clean" ? "the clean" : "the smoothed");
@@ -398,15 +405,16 @@ void EarlyStoppingExperiment::run(const Config& config, const RunOptions& option
                             {"seconds_floors", floors_s}};
   summary["failures"] = failures;
 
-  const Index table_every = settings.kl_ode_every > 0 ? settings.kl_ode_every
-                                                      : std::max<Index>(settings.kl_every, settings.epochs / 20);
+  const Index table_every =
+      settings.kl_ode_every > 0 ? settings.kl_ode_every : std::max<Index>(settings.kl_every, settings.epochs / 20);
   const Table table = kl_table(seeds, table_every);
   const auto plots = write_plots(seeds, settings, dir, warnings);
   summary["warnings"] = warnings;
   write_json_atomic(dir / "summary.json", summary);
 
   // report.md: what was run, the numbers, the plots, and how to read them.
-  const Spread pa = floor_spread(seeds, &OracleFloors::population_a), ea = floor_spread(seeds, &OracleFloors::empirical_a);
+  const Spread pa = floor_spread(seeds, &OracleFloors::population_a),
+               ea = floor_spread(seeds, &OracleFloors::empirical_a);
   std::string md;
   md += "# early-stopping: KL(target ‖ learned) along training\n\n";
   md += fmt::format(
@@ -422,31 +430,33 @@ void EarlyStoppingExperiment::run(const Config& config, const RunOptions& option
   md += "\n## Result\n\n";
   md += "- " + headline(summary["kl_a"], "KL (a), seed mean") + "\n";
   if (settings.kl_ode_every > 0) md += "- " + headline(summary["kl_b"], "KL (b), seed mean") + "\n";
-  md += fmt::format("- Oracle floors (a): population {} (a perfect learner: the smoothing floor), empirical {} (the "
-                    "memorized training set).\n",
-                    pm(pa), pm(ea));
+  md += fmt::format(
+      "- Oracle floors (a): population {} (a perfect learner: the smoothing floor), empirical {} (the "
+      "memorized training set).\n",
+      pm(pa), pm(ea));
   if (settings.kl_ode_every > 0)
-    md += fmt::format("- Oracle floors (b): population {}, empirical {} (the training set smoothed to eps; exact "
-                      "density).\n",
-                      pm(floor_spread(seeds, &OracleFloors::population_b)),
-                      pm(floor_spread(seeds, &OracleFloors::empirical_b)));
+    md += fmt::format(
+        "- Oracle floors (b): population {}, empirical {} (the training set smoothed to eps; exact "
+        "density).\n",
+        pm(floor_spread(seeds, &OracleFloors::population_b)), pm(floor_spread(seeds, &OracleFloors::empirical_b)));
   md += "\n" + table.to_markdown() + "\n";
   for (const auto& p : plots) md += fmt::format("![{}]({})\n\n", p, p);
-  md += "## How to read it\n\n"
-        "Early in training the learned density misses the target (epoch 0 is the untrained network). KL falls as the "
-        "network learns the two modes, reaches a minimum — the early-stopping point of Li2023 Theorem 1 — and then "
-        "rises or oscillates as optimization noise and the drift toward the training set move the learned mode "
-        "weights away from ½/½. The population-oracle line is the best any score can do at this t0 (smoothing "
-        "alone); the empirical-oracle line is what a model that memorized the n training points would score. At "
-        "t0 = 0.065 the two are close (THEORY.md §5), so a KL near them does not by itself tell generalization from "
-        "memorization.\n\n";
-  md += fmt::format("## Diagnostics\n\n- target mass outside the KL grid: {}\n- largest quadrature error estimate: "
-                    "(a) {}, (b) {}\n- PF-ODE steps: {} accepted, {} rejected\n- time: training {:.2f} s, KL (a) "
-                    "{:.2f} s, KL (b) {:.2f} s (summed over seeds)\n",
-                    format_significant(worst.max_target_mass_outside, 2),
-                    format_significant(worst.max_quadrature_error_a, 2),
-                    format_significant(worst.max_quadrature_error_b, 2), worst.ode_steps, worst.ode_rejected_steps,
-                    train_s, kl_a_s, kl_b_s);
+  md +=
+      "## How to read it\n\n"
+      "Early in training the learned density misses the target (epoch 0 is the untrained network). KL falls as the "
+      "network learns the two modes, reaches a minimum — the early-stopping point of Li2023 Theorem 1 — and then "
+      "rises or oscillates as optimization noise and the drift toward the training set move the learned mode "
+      "weights away from ½/½. The population-oracle line is the best any score can do at this t0 (smoothing "
+      "alone); the empirical-oracle line is what a model that memorized the n training points would score. At "
+      "t0 = 0.065 the two are close (THEORY.md §5), so a KL near them does not by itself tell generalization from "
+      "memorization.\n\n";
+  md += fmt::format(
+      "## Diagnostics\n\n- target mass outside the KL grid: {}\n- largest quadrature error estimate: "
+      "(a) {}, (b) {}\n- PF-ODE steps: {} accepted, {} rejected\n- time: training {:.2f} s, KL (a) "
+      "{:.2f} s, KL (b) {:.2f} s (summed over seeds)\n",
+      format_significant(worst.max_target_mass_outside, 2), format_significant(worst.max_quadrature_error_a, 2),
+      format_significant(worst.max_quadrature_error_b, 2), worst.ode_steps, worst.ode_rejected_steps, train_s, kl_a_s,
+      kl_b_s);
   for (const auto& w : warnings) md += "- warning: " + w + "\n";
   for (const auto& f : failures)
     md += fmt::format("- **seed {} stopped at epoch {}**: {}\n", f["seed"].get<Index>(), f["epoch"].get<Index>(),

@@ -79,16 +79,16 @@ void add_training_study_keys(Schema& schema) {
   schema.add_double("sde.beta_min", 0.1, "VP: beta(0)", 0.0, std::nullopt, true);
   schema.add_double("sde.beta_max", 20.0, "VP: beta(1)", 0.0, std::nullopt, true);
   schema.add_double("sde.T", 0.0, "VP/OU horizon T (0: the process's default, VP 1, OU 5; VE is fixed at 1)", 0.0);
-  schema.add_double("eps", 1e-5, "smallest diffusion time: training draws t ~ U[eps, T]; the PF-ODE stops at eps",
-                    0.0, 1.0, true, true);
+  schema.add_double("eps", 1e-5, "smallest diffusion time: training draws t ~ U[eps, T]; the PF-ODE stops at eps", 0.0,
+                    1.0, true, true);
   schema.add_string("model", "mlp", "score model: the reference network or the random-feature model (Li2023 eq. 12)",
                     {"mlp", "random-features"});
   schema.add_int("hidden", 16, "mlp: hidden units H", 1, 1'000'000);
-  schema.add_double("output_scale", 1.0 / 16.0, "mlp: output multiplied by c / s(t); c = 1/16 in the reference",
-                    0.0, std::nullopt, true);
-  schema.add_int("embed_dim", 4, "width E of the Fourier time embedding (even)", 2, 4096);
-  schema.add_double("embed_scale", 30.0, "frequencies of the time embedding are N(0,1)·embed_scale", 0.0,
+  schema.add_double("output_scale", 1.0 / 16.0, "mlp: output multiplied by c / s(t); c = 1/16 in the reference", 0.0,
                     std::nullopt, true);
+  schema.add_int("embed_dim", 4, "width E of the Fourier time embedding (even)", 2, 4096);
+  schema.add_double("embed_scale", 30.0, "frequencies of the time embedding are N(0,1)·embed_scale", 0.0, std::nullopt,
+                    true);
   schema.add_int("rf.width", 256, "random-features: number of features m", 1, 1'000'000);
   schema.add_string("optimizer", "sgd", "optimizer, with PyTorch's update rules", {"sgd", "adam"});
   schema.add_double("lr", 0.5, "learning rate", 0.0, std::nullopt, true);
@@ -116,8 +116,8 @@ void add_training_study_keys(Schema& schema) {
   schema.add_int("kl_ode.every", 100, "KL (b), the PF-ODE density, every this many epochs (0: never)", 0);
   schema.add_string("kl_ode.reference", "clean", "KL (b) against the clean target p_0 or the smoothed p_eps",
                     {"clean", "smoothed"});
-  schema.add_string("kl_ode.prior", "gaussian",
-                    "KL (b): the sampler's prior N(0, s(T)^2) or the target's exact p_T", {"gaussian", "exact"});
+  schema.add_string("kl_ode.prior", "gaussian", "KL (b): the sampler's prior N(0, s(T)^2) or the target's exact p_T",
+                    {"gaussian", "exact"});
   schema.add_int("kl_ode.points", 241, "KL (b) grid nodes (4k + 1) on [kl.lo, kl.hi]", 9);
   schema.add_double("kl_ode.rtol", 1e-6, "KL (b): relative tolerance of the RK45 solver", 0.0, 1.0, true);
   schema.add_double("kl_ode.atol", 1e-6, "KL (b): absolute tolerance of the RK45 solver", 0.0, 1.0, true);
@@ -137,8 +137,8 @@ TrainingStudySettings TrainingStudySettings::from_config(const Config& c) {
   s.sde.beta_max = c.get_double("sde.beta_max");
   s.sde.T = c.get_double("sde.T");
   require(s.sde.kind != "vp" || s.sde.beta_max >= s.sde.beta_min,
-          "sde.beta_max = " + format_value(c.get("sde.beta_max")) + " must be >= sde.beta_min = " +
-              format_value(c.get("sde.beta_min")));
+          "sde.beta_max = " + format_value(c.get("sde.beta_max")) +
+              " must be >= sde.beta_min = " + format_value(c.get("sde.beta_min")));
   const double eps = c.get_double("eps");
   const double T = make_sde(s.sde)->T();
   require(eps < T, "eps = " + format_value(c.get("eps")) + " must be below the horizon T = " + format_value(T));
@@ -171,11 +171,11 @@ TrainingStudySettings TrainingStudySettings::from_config(const Config& c) {
   s.kl.reference = c.get_string("kl.reference");
   s.kl.method = c.get_string("kl.method");
   s.kl.grid = Grid{c.get_double("kl.lo"), c.get_double("kl.hi"), c.get_int("kl.points")};
-  require(s.kl.t0 >= eps && s.kl.t0 <= T, "kl.t0 = " + format_value(c.get("kl.t0")) +
-                                               " must lie in [eps, T] = [" + format_value(eps) + ", " +
-                                               format_value(T) + "]: the score is trained only there");
-  require(s.kl.grid.lo < s.kl.grid.hi, "kl.lo = " + format_value(c.get("kl.lo")) + " must be below kl.hi = " +
-                                           format_value(c.get("kl.hi")));
+  require(s.kl.t0 >= eps && s.kl.t0 <= T, "kl.t0 = " + format_value(c.get("kl.t0")) + " must lie in [eps, T] = [" +
+                                              format_value(eps) + ", " + format_value(T) +
+                                              "]: the score is trained only there");
+  require(s.kl.grid.lo < s.kl.grid.hi,
+          "kl.lo = " + format_value(c.get("kl.lo")) + " must be below kl.hi = " + format_value(c.get("kl.hi")));
   if (auto e = s.kl.grid.validate("kl"); !e.empty()) throw ConfigError(e);
   // The grid must hold the target's mass: its ends at least 6 standard
   // deviations beyond the outer modes, where the mass outside is < 1e-9.
@@ -214,8 +214,7 @@ Index training_study_work(const TrainingStudySettings& s) {
   return s.epochs + evals;
 }
 
-SeedResult run_training_study(const TrainingStudySettings& s, Index k,
-                              const std::function<void(Index)>& progress) {
+SeedResult run_training_study(const TrainingStudySettings& s, Index k, const std::function<void(Index)>& progress) {
   using Clock = std::chrono::steady_clock;
   auto tick = [&](Index units) {
     if (progress) progress(units);
@@ -290,7 +289,8 @@ SeedResult run_training_study(const TrainingStudySettings& s, Index k,
     if (snap.kl_b)
       tasks.push_back([&, sp = &snap] {
         try {
-          sp->b = diverged_if_fails(sp->row.epoch, "KL (b)", [&] { return kl_pf_ode(*sp->model, *target, *sde, s.kl_ode); });
+          sp->b = diverged_if_fails(sp->row.epoch, "KL (b)",
+                                    [&] { return kl_pf_ode(*sp->model, *target, *sde, s.kl_ode); });
         } catch (const NumericalError& e) {
           sp->failure = e.what();
         }
@@ -299,7 +299,8 @@ SeedResult run_training_study(const TrainingStudySettings& s, Index k,
     if (snap.kl_a)
       tasks.push_back([&, sp = &snap] {
         try {
-          sp->a = diverged_if_fails(sp->row.epoch, "KL (a)", [&] { return kl_score_integrated(*sp->model, *target, *sde, s.kl); });
+          sp->a = diverged_if_fails(sp->row.epoch, "KL (a)",
+                                    [&] { return kl_score_integrated(*sp->model, *target, *sde, s.kl); });
         } catch (const NumericalError& e) {
           sp->failure = e.what();
         }

@@ -22,19 +22,19 @@
 namespace diffgen {
 
 struct TrainingStudySettings {
-  std::uint64_t seed = 0;      // base seed; seed k draws from streams of (seed, k)
-  Index n = 1000;              // training-set size
-  double target_mu = 3.0;      // modes at ±mu: ½N(-mu, var) + ½N(mu, var)
+  std::uint64_t seed = 0;  // base seed; seed k draws from streams of (seed, k)
+  Index n = 1000;          // training-set size
+  double target_mu = 3.0;  // modes at ±mu: ½N(-mu, var) + ½N(mu, var)
   double target_var = 1.0;
   SdeOptions sde;
-  std::string model = "mlp";   // mlp (the reference network) | random-features
+  std::string model = "mlp";  // mlp (the reference network) | random-features
   ReferenceMlpOptions mlp;
   RandomFeatureOptions random_features;
   TrainerOptions trainer;
   Index epochs = 2000;
-  Index kl_every = 10;         // KL (a) every this many epochs (and at the last)
+  Index kl_every = 10;  // KL (a) every this many epochs (and at the last)
   KlOptions kl;
-  Index kl_ode_every = 100;    // KL (b) every this many epochs (and at the last); 0: never
+  Index kl_ode_every = 100;  // KL (b) every this many epochs (and at the last); 0: never
   KlPfOdeOptions kl_ode;
   std::vector<Index> snapshot_epochs;  // learned densities kept for plots
 
@@ -50,16 +50,16 @@ void add_training_study_keys(Schema& schema);
 struct StudyRow {
   Index epoch = 0;
   Index steps = 0;
-  double train_loss = 0.0;   // mean loss over the epoch; NaN at epoch 0 (no training yet)
-  double kl_a = 0.0;         // NaN where not evaluated
-  double kl_b = 0.0;         // NaN where not evaluated
+  double train_loss = 0.0;  // mean loss over the epoch; NaN at epoch 0 (no training yet)
+  double kl_a = 0.0;        // NaN where not evaluated
+  double kl_b = 0.0;        // NaN where not evaluated
 };
 
 struct DensitySnapshot {
   Index epoch = 0;
-  Vector x;        // grid of definition (a)
-  Vector log_p;    // the reference density of the KL
-  Vector log_q_a;  // score-integrated density
+  Vector x;             // grid of definition (a)
+  Vector log_p;         // the reference density of the KL
+  Vector log_q_a;       // score-integrated density
   Vector x_b, log_q_b;  // PF-ODE density (empty where (b) was not evaluated at this epoch)
 };
 

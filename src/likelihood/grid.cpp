@@ -7,22 +7,14 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/io.hpp"
 
 namespace diffgen {
 
-namespace {
-
-std::string num(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
-
-}  // namespace
-
 std::string Grid::validate(const std::string& key) const {
   if (!std::isfinite(lo) || !std::isfinite(hi) || !(lo < hi))
-    return key + ".lo = " + num(lo) + ", " + key + ".hi = " + num(hi) + " is not allowed (need finite lo < hi)";
+    return key + ".lo = " + format_double(lo) + ", " + key + ".hi = " + format_double(hi) +
+           " is not allowed (need finite lo < hi)";
   if (points < 9 || (points - 1) % 4 != 0)
     return key + ".points = " + std::to_string(points) +
            " is not allowed (need 4k + 1 >= 9, e.g. 241, 2401: Simpson's rule on the grid and on every other point)";
@@ -65,7 +57,7 @@ Vector cumulative_integral(const ConstStridedVector& f, double h) {
 std::string GaussKronrodOptions::validate() const {
   if (!(epsabs >= 0.0) || !(epsrel >= 0.0) || !std::isfinite(epsabs) || !std::isfinite(epsrel) ||
       (epsabs == 0.0 && epsrel == 0.0))
-    return "gauss_kronrod.epsabs = " + num(epsabs) + ", epsrel = " + num(epsrel) +
+    return "gauss_kronrod.epsabs = " + format_double(epsabs) + ", epsrel = " + format_double(epsrel) +
            " is not allowed (need finite tolerances >= 0, not both 0)";
   if (limit < 1) return "gauss_kronrod.limit = " + std::to_string(limit) + " is not allowed (need >= 1)";
   return {};

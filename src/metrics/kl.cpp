@@ -8,17 +8,12 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/io.hpp"
 #include "core/parallel.hpp"
 #include "likelihood/score_integration.hpp"
 
 namespace diffgen {
 namespace {
-
-std::string num(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
 
 void require_1d_target(const Target& target, const char* what) {
   if (target.dim() != 1)
@@ -31,7 +26,8 @@ double kl_integrand(double log_p, double log_q, double x) {
   const double p = std::exp(log_p);
   if (p == 0.0) return 0.0;
   if (!std::isfinite(log_p) || !std::isfinite(log_q))
-    throw NumericalError("KL: log p = " + num(log_p) + ", log q = " + num(log_q) + " at x = " + num(x));
+    throw NumericalError("KL: log p = " + format_double(log_p) + ", log q = " + format_double(log_q) +
+                         " at x = " + format_double(x));
   return p * (log_p - log_q);
 }
 
@@ -85,7 +81,7 @@ KlGridSummary kl_on_grid(const Grid& grid, const Vector& log_p, const Vector& lo
 
 std::string KlOptions::validate() const {
   if (!(t0 > 0.0) || !std::isfinite(t0))
-    return "t0 = " + num(t0) + " is not allowed (need a finite diffusion time > 0)";
+    return "t0 = " + format_double(t0) + " is not allowed (need a finite diffusion time > 0)";
   if (auto err = check_reference(reference); !err.empty()) return err;
   if (method != "fine" && method != "paper-grid")
     return "method = '" + method + "' is not allowed (allowed: fine, paper-grid)";
@@ -95,7 +91,8 @@ std::string KlOptions::validate() const {
 KlSummary kl_score_integrated(const ScoreModel& model, const Target& target, const Sde& sde, const KlOptions& options) {
   if (auto err = options.validate(); !err.empty()) throw ConfigError(err);
   if (!(options.t0 <= sde.T()))
-    throw ConfigError("t0 = " + num(options.t0) + " is not allowed (need t0 <= T = " + num(sde.T()) + ")");
+    throw ConfigError("t0 = " + format_double(options.t0) +
+                      " is not allowed (need t0 <= T = " + format_double(sde.T()) + ")");
   require_1d_target(target, "KL (score-integrated)");
   KlSummary out;
   out.definition = "score-integrated";
@@ -181,7 +178,8 @@ double kl_smoothing_floor(const Target& target, double a, double s, const Grid& 
   if (auto err = grid.validate("grid"); !err.empty()) throw ConfigError(err);
   require_1d_target(target, "the smoothing floor");
   if (!(s > 0.0) || !std::isfinite(s) || !std::isfinite(a))
-    throw ConfigError("smoothing floor: s = " + num(s) + ", a = " + num(a) + " is not allowed (need finite a, s > 0)");
+    throw ConfigError("smoothing floor: s = " + format_double(s) + ", a = " + format_double(a) +
+                      " is not allowed (need finite a, s > 0)");
   const Vector x = grid.nodes();
   return kl_on_grid(grid, target.log_density(x, 1.0, 0.0), target.log_density(x, a, s)).kl;
 }
@@ -189,7 +187,7 @@ double kl_smoothing_floor(const Target& target, double a, double s, const Grid& 
 Vector empirical_mixture_log_density(const Vector& data, double a, double s, const Vector& x) {
   if (data.size() == 0) throw ConfigError("empirical mixture: no data points");
   if (!(s > 0.0) || !std::isfinite(s) || !std::isfinite(a))
-    throw ConfigError("empirical mixture: s = " + num(s) + ", a = " + num(a) +
+    throw ConfigError("empirical mixture: s = " + format_double(s) + ", a = " + format_double(a) +
                       " is not allowed (need finite a, s > 0)");
   std::vector<double> centres(data.size());
   for (Index i = 0; i < data.size(); ++i) centres[i] = a * data[i];
@@ -223,7 +221,7 @@ Vector empirical_mixture_log_density(const Vector& data, double a, double s, con
 KlGridSummary kl_empirical_floor(const Target& target, const Vector& data, double a, double s, double lo, double hi) {
   require_1d_target(target, "the empirical floor");
   if (!(s > 0.0) || !std::isfinite(s))
-    throw ConfigError("empirical floor: s = " + num(s) + " is not allowed (need a finite s > 0)");
+    throw ConfigError("empirical floor: s = " + format_double(s) + " is not allowed (need a finite s > 0)");
   // Step <= s/8 resolves every bump of the mixture (and <= 0.01 the target);
   // intervals rounded up to a multiple of 4 for Simpson + Richardson.
   constexpr double kStepsPerBandwidth = 8.0;

@@ -69,13 +69,12 @@ KlSummary kl_score_integrated(const ScoreModel& model, const Target& target, con
 struct KlPfOdeOptions {
   std::string reference = "clean";  // clean: p_0 | smoothed: p_ε
   std::string prior = "gaussian";   // gaussian: the SDE's N(0, prior_std²) | exact: the target's p_T
-  // Default [-12, 12] with 121 nodes (h = 0.2): on the two-mode target the
-  // Richardson error is ~2e-9 (population oracle) and ~1e-6 (16-unit network
-  // stand-ins), below the ODE's own error at rtol = 1e-6 (KL moves by ~5e-5
-  // between chunkings), at half the cost of 241 nodes. A model whose density
-  // has structure finer than h (a memorizing model at small ε) needs a finer
-  // grid; quadrature_error shows it.
-  Grid grid{-12.0, 12.0, 121};
+  // Default [-12, 12] with 241 nodes (h = 0.1). Freshly initialized networks
+  // need only 121 (Richardson error ~1e-6), but trained 16-unit networks put
+  // PF-ODE peaks about 0.2 wide on the modes: at h = 0.1 their error estimate
+  // is ~1.5e-3 on KLs of 0.3–0.6 (early-stopping, 5 seeds), at h = 0.2 it is
+  // an order larger. quadrature_error reports it for every evaluation.
+  Grid grid{-12.0, 12.0, 241};
   PfOdeOptions ode{};
   std::string validate() const;
 };

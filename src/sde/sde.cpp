@@ -7,7 +7,9 @@
 
 namespace diffgen {
 
-double Sde::s(double t) const { return std::sqrt(s2(t)); }
+double Sde::s(double t) const {
+  return std::sqrt(s2(t));
+}
 
 Matrix Sde::sample_prior(Index n, Index d, Rng& rng) const {
   Matrix X(n, d);
@@ -25,24 +27,38 @@ Vector Sde::prior_log_density(const Matrix& X) const {
 VeSde::VeSde(double sigma) : sigma_(sigma), log_sigma_(std::log(sigma)) {}
 
 // s(t)^2 = (sigma^{2t} - 1) / (2 ln sigma); expm1 keeps precision at small t.
-double VeSde::s2(double t) const { return std::expm1(2.0 * t * log_sigma_) / (2.0 * log_sigma_); }
+double VeSde::s2(double t) const {
+  return std::expm1(2.0 * t * log_sigma_) / (2.0 * log_sigma_);
+}
 
-double VeSde::g2(double t) const { return std::exp(2.0 * t * log_sigma_); }
+double VeSde::g2(double t) const {
+  return std::exp(2.0 * t * log_sigma_);
+}
 
-double VeSde::prior_std() const { return std::sqrt(s2(1.0)); }
+double VeSde::prior_std() const {
+  return std::sqrt(s2(1.0));
+}
 
 VpSde::VpSde(double beta_min, double beta_max, double T) : beta_min_(beta_min), beta_max_(beta_max), T_(T) {}
 
 // a(t) = exp(-½ ∫_0^t beta).
-double VpSde::a(double t) const { return std::exp(-0.5 * beta_integral(t)); }
+double VpSde::a(double t) const {
+  return std::exp(-0.5 * beta_integral(t));
+}
 
-double VpSde::s2(double t) const { return -std::expm1(-beta_integral(t)); }
+double VpSde::s2(double t) const {
+  return -std::expm1(-beta_integral(t));
+}
 
 OuSde::OuSde(double T) : T_(T) {}
 
-double OuSde::a(double t) const { return std::exp(-t); }
+double OuSde::a(double t) const {
+  return std::exp(-t);
+}
 
-double OuSde::s2(double t) const { return -std::expm1(-2.0 * t); }
+double OuSde::s2(double t) const {
+  return -std::expm1(-2.0 * t);
+}
 
 std::string SdeOptions::validate() const {
   if (kind != "ve" && kind != "vp" && kind != "ou")

@@ -45,8 +45,7 @@ GaussianMixture::GaussianMixture(Vector weights, Matrix means, std::vector<Squar
   if (means_.rows() != weights_.size() || static_cast<Index>(covariances_.size()) != weights_.size())
     throw ConfigError("mixture weights, means and covariances disagree in size");
   for (const auto& C : covariances_) {
-    if (C.rows() != means_.cols() || C.cols() != means_.cols())
-      throw ConfigError("mixture covariance is not d x d");
+    if (C.rows() != means_.cols() || C.cols() != means_.cols()) throw ConfigError("mixture covariance is not d x d");
     if (!C.allFinite() || (C - C.transpose()).cwiseAbs().maxCoeff() > 1e-12 * (1.0 + C.cwiseAbs().maxCoeff()))
       throw ConfigError("mixture covariance must be finite and symmetric");
     Eigen::SelfAdjointEigenSolver<SquareMatrix> es(C, Eigen::EigenvaluesOnly);
@@ -81,7 +80,9 @@ SquareMatrix GaussianMixture::covariance(Index k) const {
   return covariances_[k];
 }
 
-Vector GaussianMixture::mean() const { return (weights_.transpose() * means_).transpose(); }
+Vector GaussianMixture::mean() const {
+  return (weights_.transpose() * means_).transpose();
+}
 
 SquareMatrix GaussianMixture::covariance() const {
   const Vector m = mean();
@@ -136,8 +137,8 @@ void GaussianMixture::evaluate(const Matrix& X, double a, double s, Eval& out, b
   // tr P_k, and P_k = C_k(t)^{-1} (its diagonal in the diagonal case).
   Matrix m = a * means_;
   Vector log_norm(K), trace_p(K);
-  Matrix inv_var;                // diagonal case, K x d
-  std::vector<SquareMatrix> P;   // full case
+  Matrix inv_var;               // diagonal case, K x d
+  std::vector<SquareMatrix> P;  // full case
   if (diagonal_) {
     inv_var.resize(K, d);
     for (Index k = 0; k < K; ++k) {

@@ -51,8 +51,8 @@ class GaussianMixture final : public Target {
   Vector weights_;
   Matrix means_;
   bool diagonal_;
-  Matrix variances_;                      // diagonal case
-  std::vector<SquareMatrix> covariances_; // full case
+  Matrix variances_;                       // diagonal case
+  std::vector<SquareMatrix> covariances_;  // full case
 };
 
 }  // namespace diffgen

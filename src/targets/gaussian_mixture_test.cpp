@@ -12,7 +12,9 @@ namespace {
 
 constexpr double kPi = std::numbers::pi;
 
-double normal_pdf(double x, double m, double var) { return std::exp(-0.5 * (x - m) * (x - m) / var) / std::sqrt(2 * kPi * var); }
+double normal_pdf(double x, double m, double var) {
+  return std::exp(-0.5 * (x - m) * (x - m) / var) / std::sqrt(2 * kPi * var);
+}
 
 GaussianMixture three_component_2d_full() {
   Vector w(3);
