@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -111,6 +112,33 @@ TEST(EarlyStopping, PresetFileEqualsTheDefaults) {
   EXPECT_EQ(read_file(a / "config.toml"), read_file(b / "config.toml"));
   fs::remove_all(a);
   fs::remove_all(b);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(EarlyStopping, ContradictorySettingsAreRefusedBeforeAnythingIsWritten) {
+  struct Case {
+    std::string set;
+    std::vector<std::string> words;  // the message names the keys and says why
+  };
+  const std::vector<Case> cases = {
+      {"--set kl.t0=1e-6", {"kl.t0", "eps", "1e-06"}},
+      {"--set kl.hi=5", {"kl.lo/kl.hi", "does not cover", "target.mu"}},
+      {"--set kl.lo=3 --set kl.hi=2", {"kl.lo", "kl.hi"}},
+      {"--set kl.points=100", {"kl.points", "100", "4k + 1"}},
+      {"--set embed_dim=3", {"embed_dim", "even"}},
+      {"--set sde.kind=vp --set sde.beta_min=30", {"sde.beta_max", "sde.beta_min"}},
+      {"--set plot.epochs=10,x", {"plot.epochs", "'x'"}},
+  };
+  for (const auto& c : cases) {
+    const fs::path out = fresh_dir("contradiction");
+    const Result r = run_diffgen("run early-stopping " + c.set + " --out " + out.string());
+    EXPECT_EQ(r.exit_code, 2) << c.set << "\n" << r.output;
+    for (const auto& w : c.words) EXPECT_NE(r.output.find(w), std::string::npos) << c.set << ": " << w << "\n" << r.output;
+    EXPECT_FALSE(fs::exists(out)) << c.set;
+  }
 }
 
 }  // namespace
