@@ -121,8 +121,7 @@ class ChunkIntegrator {
     const double jac = log_time_ ? t : 1.0;
     const double b = sde_.drift_rate(t), half_g2 = 0.5 * sde_.g2(t);
     tvec_.setConstant(t);
-    model_.score(x, tvec_, s_);
-    model_.divergence(x, tvec_, div_);
+    model_.score_and_divergence(x, tvec_, s_, div_);
     kx.noalias() = (jac * b) * x - (jac * half_g2) * s_;
     kl.array() = jac * static_cast<double>(d_) * b - (jac * half_g2) * div_.array();
     ++evaluations;

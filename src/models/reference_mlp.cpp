@@ -164,8 +164,7 @@ void ReferenceMlp::score(const Matrix& X, const Vector& t, Matrix& out) const {
   for_each_block(X, t, [&](Index begin, const Workspace& ws) { out.middleRows(begin, ws.S.rows()) = ws.S; });
 }
 
-void ReferenceMlp::divergence(const Matrix& X, const Vector& t, Vector& out) const {
-  check_input(X, t);
+Vector ReferenceMlp::divergence_weights() const {
   const Index d = d_, H = options_.hidden;
   const double* w_x = theta_.data() + layout_.w_x;
   const double* w_o = theta_.data() + layout_.w_o;
@@ -174,13 +173,39 @@ void ReferenceMlp::divergence(const Matrix& X, const Vector& t, Vector& out) con
   Vector q = Vector::Zero(H);
   for (Index j = 0; j < H; ++j)
     for (Index i = 0; i < d; ++i) q[j] += w_o[i * H + j] * w_x[j * d + i];
+  return q;
+}
+
+namespace {
+
+// c/s(t) Σ_j swish'(h_j) q_j for every row of a forward-pass block.
+template <class Workspace>
+void block_divergence(const Workspace& ws, const Vector& q, Index begin, Vector& out) {
+  const Index H = q.size();
+  for (Index r = 0; r < ws.S.rows(); ++r) {
+    double sum = 0.0;
+    for (Index j = 0; j < H; ++j) sum += swish_derivative(ws.h(r, j), ws.sig(r, j)) * q[j];
+    out[begin + r] = ws.k[r] * sum;
+  }
+}
+
+}  // namespace
+
+void ReferenceMlp::divergence(const Matrix& X, const Vector& t, Vector& out) const {
+  check_input(X, t);
+  const Vector q = divergence_weights();
   out.resize(X.rows());
+  for_each_block(X, t, [&](Index begin, const Workspace& ws) { block_divergence(ws, q, begin, out); });
+}
+
+void ReferenceMlp::score_and_divergence(const Matrix& X, const Vector& t, Matrix& score_out, Vector& div_out) const {
+  check_input(X, t);
+  const Vector q = divergence_weights();
+  score_out.resize(X.rows(), d_);
+  div_out.resize(X.rows());
   for_each_block(X, t, [&](Index begin, const Workspace& ws) {
-    for (Index r = 0; r < ws.S.rows(); ++r) {
-      double sum = 0.0;
-      for (Index j = 0; j < H; ++j) sum += swish_derivative(ws.h(r, j), ws.sig(r, j)) * q[j];
-      out[begin + r] = ws.k[r] * sum;
-    }
+    score_out.middleRows(begin, ws.S.rows()) = ws.S;
+    block_divergence(ws, q, begin, div_out);
   });
 }
 

@@ -51,6 +51,8 @@ class ReferenceMlp final : public TrainableScoreModel {
   void score(const Matrix& X, const Vector& t, Matrix& out) const override;
   bool has_exact_divergence() const override { return true; }
   void divergence(const Matrix& X, const Vector& t, Vector& out) const override;
+  // One forward pass for both.
+  void score_and_divergence(const Matrix& X, const Vector& t, Matrix& score_out, Vector& div_out) const override;
   using ScoreModel::divergence;
   using ScoreModel::score;
 
@@ -86,6 +88,8 @@ class ReferenceMlp final : public TrainableScoreModel {
   void prepare(Workspace& ws) const;
   // Forward pass on rows [begin, begin + ws.S.rows()) of (X, t) into ws.
   void forward(const Matrix& X, const Vector& t, Index begin, Workspace& ws) const;
+  // q_j = Σ_i w_o[i,j] w_x[j,i]: the part of the divergence shared by all points.
+  Vector divergence_weights() const;
   // Calls f(begin, ws) for consecutive blocks of rows after their forward
   // pass, so that score() and divergence() use bounded memory for any batch.
   template <class F>

@@ -308,3 +308,28 @@ TEST(ReferenceMlp, InvalidOptionsNameTheKey) {
 
 }  // namespace
 }  // namespace diffgen
+
+namespace diffgen {
+namespace {
+
+TEST(ReferenceMlpFused, ScoreAndDivergenceEqualTheSeparateCallsBitForBit) {
+  Rng rng(17);
+  auto sde = std::make_shared<VeSde>(25.0);
+  for (Index d : {1, 3}) {
+    ReferenceMlp net(d, ReferenceMlpOptions{}, sde, rng);
+    Matrix X(300, d);  // more rows than one internal block
+    rng.fill_normal(X);
+    Vector t(300);
+    for (Index i = 0; i < t.size(); ++i) t[i] = rng.uniform(1e-5, 1.0);
+    Matrix S, S2;
+    Vector div, div2;
+    net.score(X, t, S);
+    net.divergence(X, t, div);
+    net.score_and_divergence(X, t, S2, div2);
+    EXPECT_EQ(S, S2);
+    EXPECT_EQ(div, div2);
+  }
+}
+
+}  // namespace
+}  // namespace diffgen

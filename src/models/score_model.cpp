@@ -8,6 +8,11 @@ void ScoreModel::divergence(const Matrix&, const Vector&, Vector&) const {
   throw std::logic_error("score model '" + name() + "' has no exact divergence");
 }
 
+void ScoreModel::score_and_divergence(const Matrix& X, const Vector& t, Matrix& score_out, Vector& div_out) const {
+  score(X, t, score_out);
+  divergence(X, t, div_out);
+}
+
 Matrix ScoreModel::score(const Matrix& X, double t) const {
   Matrix out;
   score(X, Vector::Constant(X.rows(), t), out);

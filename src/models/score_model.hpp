@@ -28,6 +28,11 @@ class ScoreModel {
   // out[b] = ∇_x · s(X(b, :), t[b]), exactly. The default throws std::logic_error.
   virtual void divergence(const Matrix& X, const Vector& t, Vector& out) const;
 
+  // Both at once, for the change of variables (PF-ODE likelihood), which needs
+  // them at every stage. The default calls score() and divergence(); a model
+  // whose divergence reuses its forward pass overrides it to run that pass once.
+  virtual void score_and_divergence(const Matrix& X, const Vector& t, Matrix& score_out, Vector& div_out) const;
+
   // Conveniences for one time shared by all rows.
   Matrix score(const Matrix& X, double t) const;
   Vector divergence(const Matrix& X, double t) const;
