@@ -5,7 +5,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 ARGS ?=
 
-.PHONY: all setup build run test bench test-sanitize clean
+.PHONY: all setup build run test bench test-sanitize fuzz clean
 
 all: build
 
@@ -29,6 +29,13 @@ test-sanitize: setup
 	@cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDIFFGEN_SANITIZE=ON >/dev/null
 	@cmake --build build-sanitize -j $(JOBS)
 	ctest --test-dir build-sanitize --output-on-failure -j $(JOBS)
+
+# libFuzzer on the parsers of user input (configs, CSV and NPY points), each
+# for FUZZ_SECONDS seconds; installs clang and libFuzzer when missing; fails
+# on any crash (fuzz/run.sh).
+FUZZ_SECONDS ?= 60
+fuzz: setup
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) JOBS=$(JOBS) bash fuzz/run.sh
 
 clean:
 	rm -rf $(BUILD) build-sanitize

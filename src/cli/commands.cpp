@@ -5,9 +5,12 @@
 
 #include <algorithm>
 #include <exception>
+#include <fstream>
+#include <regex>
 #include <system_error>
 
 #include "core/error.hpp"
+#include "core/interrupt.hpp"
 #include "core/io.hpp"
 #include "core/parallel.hpp"
 #include "report/table.hpp"
@@ -53,7 +56,9 @@ fs::path prepare_out_dir(const RunArgs& args) {
   throw ConfigError(fmt::format("cannot find a free output folder name after '{}'", base.string()));
 }
 
-std::string config_file_text(const Config& config, const RunArgs& args) {
+// The header's first two lines are read back by read_recorded_run (--resume):
+// keep their wording in step with its patterns.
+std::string config_file_text(const Config& config, const RunArgs& args, int seeds) {
   // Keys whose value differs from the default: stable when this file is fed
   // back with --config (which marks every key as set).
   std::vector<std::string> changed;
@@ -63,7 +68,7 @@ std::string config_file_text(const Config& config, const RunArgs& args) {
       "# Resolved configuration of `diffgen run {}` (diffgen {}): every key, defaults included.\n"
       "# Re-run with: diffgen run {} --config config.toml --seeds {}\n"
       "# Changed from the defaults: {}\n\n",
-      args.experiment, kVersion, args.experiment, args.seeds, changed.empty() ? "none" : join(changed, ", "));
+      args.experiment, kVersion, args.experiment, seeds, changed.empty() ? "none" : join(changed, ", "));
   return header + config.to_toml();
 }
 
@@ -80,7 +85,110 @@ std::vector<std::string> output_names(const fs::path& dir) {
   return names;
 }
 
+// A path as a shell word, quoted only when it needs to be.
+std::string shell_word(const std::string& word) {
+  static const std::regex kPlain(R"([A-Za-z0-9_./:@%+=,-]+)");
+  if (std::regex_match(word, kPlain)) return word;
+  std::string quoted = "'";
+  for (char c : word) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+// The checks of --resume that need no experiment code: the folder is a run's.
+void check_resume_folder(const RunArgs& args, const fs::path& dir) {
+  if (args.config_file || !args.sets.empty())
+    throw ConfigError(fmt::format(
+        "--resume continues the run in '{}' with the settings it saved in its config.toml; --config and --set "
+        "cannot be combined with it (to change settings, start a new run with --out)",
+        dir.string()));
+  if (args.out_dir)
+    throw ConfigError(
+        fmt::format("--resume writes into the run's own folder '{}'; --out cannot be combined with it", dir.string()));
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) throw ConfigError(fmt::format("cannot resume: folder '{}' does not exist", dir.string()));
+  if (!fs::is_directory(dir, ec)) throw ConfigError(fmt::format("cannot resume: '{}' is not a folder", dir.string()));
+  if (!fs::is_regular_file(dir / "config.toml", ec))
+    throw ConfigError(fmt::format(
+        "cannot resume '{}': it has no config.toml, so it is not the output folder of a diffgen run", dir.string()));
+}
+
+// Runs `experiment` into `dir` (prepared, config.toml written) with the
+// interrupt handlers installed for the duration of the run.
+int execute(const Experiment& experiment, const Config& config, const fs::path& dir, int seeds, bool resume,
+            bool quiet) {
+  RunOptions options;
+  options.out_dir = dir;
+  options.seeds = seeds;
+  options.quiet = quiet;
+  options.progress = ::isatty(STDERR_FILENO) && !quiet;
+  options.resume = resume;
+  if (!quiet) {
+    fmt::print(stderr, "diffgen: {} {} ({} seed{}, {} thread{}) {} {}\n", resume ? "resuming" : "running",
+               experiment.name(), seeds, seeds == 1 ? "" : "s", num_threads(), num_threads() == 1 ? "" : "s",
+               resume ? "in" : "into", dir.string());
+  }
+  try {
+    const InterruptHandlers handlers;
+    experiment.run(config, options);
+  } catch (const Interrupted& e) {
+    std::fflush(stdout);
+    throw Interrupted(fmt::format("{}\nContinue with: diffgen run {} --resume {}", e.what(), experiment.name(),
+                                  shell_word(dir.string())));
+  } catch (const std::exception&) {
+    std::fflush(stdout);
+    fmt::print(stderr, "note: outputs written before the failure are in {}\n", dir.string());
+    throw;
+  }
+  std::fflush(stderr);
+  if (quiet) {
+    fmt::print("{}\n", dir.string());
+  } else {
+    fmt::print("Outputs in {}: {}\n", dir.string(), join(output_names(dir), ", "));
+  }
+  return 0;
+}
+
+// `diffgen run NAME --resume DIR`: the settings and seed count are the run's own.
+int resume_experiment(const Experiment& experiment, const RunArgs& args) {
+  const fs::path dir = *args.resume_dir;
+  check_resume_folder(args, dir);
+  const RecordedRun recorded = read_recorded_run(dir / "config.toml");
+  if (!recorded.experiment.empty() && recorded.experiment != experiment.name())
+    throw ConfigError(fmt::format("cannot resume '{}' as {}: it holds a run of '{}' (diffgen run {} --resume {})",
+                                  dir.string(), experiment.name(), recorded.experiment, recorded.experiment,
+                                  shell_word(dir.string())));
+  if (recorded.seeds && args.seeds && *recorded.seeds != *args.seeds)
+    throw ConfigError(
+        fmt::format("'{}' was run with --seeds {}; a resume continues it with the same seeds (got --seeds {})",
+                    dir.string(), *recorded.seeds, *args.seeds));
+  const std::optional<int> seeds = recorded.seeds ? recorded.seeds : args.seeds;
+  if (!seeds)
+    throw ConfigError(fmt::format(
+        "cannot tell how many seeds the run in '{}' used (its config.toml header does not say): pass --seeds",
+        dir.string()));
+  Config config(experiment.schema());
+  config.merge_toml_file(dir / "config.toml");
+  experiment.validate(config);
+  if (args.threads) set_num_threads(*args.threads);
+  return execute(experiment, config, dir, *seeds, true, args.quiet);
+}
+
 }  // namespace
+
+RecordedRun read_recorded_run(const fs::path& config_toml) {
+  static const std::regex kExperiment(R"(^# Resolved configuration of `diffgen run ([^` ]+)`.*)");
+  static const std::regex kSeeds(R"(^# Re-run with: diffgen run .* --seeds ([0-9]{1,9})\s*$)");
+  RecordedRun recorded;
+  std::ifstream in(config_toml);
+  std::string line;
+  std::smatch m;
+  // The header is the leading block of comment lines.
+  while (std::getline(in, line) && (line.empty() || line[0] == '#')) {
+    if (std::regex_match(line, m, kExperiment)) recorded.experiment = m[1];
+    if (std::regex_match(line, m, kSeeds)) recorded.seeds = std::stoi(m[1]);
+  }
+  return recorded;
+}
 
 const Experiment& require_experiment(std::string_view name) {
   if (const Experiment* e = find_experiment(name)) return *e;
@@ -141,40 +249,20 @@ int describe_experiment(std::string_view name) {
 
 int run_experiment(const RunArgs& args) {
   const Experiment& experiment = require_experiment(args.experiment);
-  if (args.seeds < 1) throw ConfigError(fmt::format("--seeds = {} is out of range: must be >= 1", args.seeds));
+  if (args.seeds && *args.seeds < 1)
+    throw ConfigError(fmt::format("--seeds = {} is out of range: must be >= 1", *args.seeds));
   if (args.threads && *args.threads < 1) {
     throw ConfigError(fmt::format("--threads = {} is out of range: must be >= 1", *args.threads));
   }
+  if (args.resume_dir) return resume_experiment(experiment, args);
+  const int seeds = args.seeds.value_or(1);
   // Everything the user gave is checked before anything is created on disk.
   const Config config = resolve_config(experiment, args);
   experiment.validate(config);
   if (args.threads) set_num_threads(*args.threads);
   const fs::path dir = prepare_out_dir(args);
-  write_file_atomic(dir / "config.toml", config_file_text(config, args));
-
-  RunOptions options;
-  options.out_dir = dir;
-  options.seeds = args.seeds;
-  options.quiet = args.quiet;
-  options.progress = ::isatty(STDERR_FILENO) && !args.quiet;
-  if (!args.quiet) {
-    fmt::print(stderr, "diffgen: running {} ({} seed{}, {} thread{}) into {}\n", experiment.name(), args.seeds,
-               args.seeds == 1 ? "" : "s", num_threads(), num_threads() == 1 ? "" : "s", dir.string());
-  }
-  try {
-    experiment.run(config, options);
-  } catch (const std::exception&) {
-    std::fflush(stdout);
-    fmt::print(stderr, "note: outputs written before the failure are in {}\n", dir.string());
-    throw;
-  }
-  std::fflush(stderr);
-  if (args.quiet) {
-    fmt::print("{}\n", dir.string());
-  } else {
-    fmt::print("Outputs in {}: {}\n", dir.string(), join(output_names(dir), ", "));
-  }
-  return 0;
+  write_file_atomic(dir / "config.toml", config_file_text(config, args, seeds));
+  return execute(experiment, config, dir, seeds, false, args.quiet);
 }
 
 }  // namespace diffgen::cli

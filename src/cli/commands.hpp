@@ -26,10 +26,20 @@ struct RunArgs {
   std::optional<std::filesystem::path> config_file;  // merged first
   std::vector<std::string> sets;                     // "key=value", applied in order after the file
   std::optional<std::filesystem::path> out_dir;      // default: runs/EXPERIMENT-<UTC timestamp>
-  int seeds = 1;
-  std::optional<int> threads;  // default: every core
+  std::optional<int> seeds;                          // default 1, or the resumed run's own
+  std::optional<int> threads;                        // default: every core
   bool quiet = false;
+  // Continue the run in this folder from its config.toml and checkpoints
+  // (no --config, --set or --out with it).
+  std::optional<std::filesystem::path> resume_dir;
 };
+
+// What a run's config.toml header records about the run that wrote it.
+struct RecordedRun {
+  std::string experiment;    // empty when the header does not say
+  std::optional<int> seeds;  // --seeds of the run
+};
+RecordedRun read_recorded_run(const std::filesystem::path& config_toml);
 
 // The experiment called `name`; otherwise ConfigError naming it, the closest
 // known name and the list of known names.
@@ -45,7 +55,9 @@ std::filesystem::path default_out_dir(std::string_view experiment, std::time_t n
 int list_experiments();
 // `diffgen describe NAME`: every key with its type, default, range or choices and meaning.
 int describe_experiment(std::string_view name);
-// `diffgen run ...`. Errors propagate as diffgen::Error with their exit code.
+// `diffgen run ...`, or `diffgen run NAME --resume DIR`. Errors propagate as
+// diffgen::Error with their exit code; a run stopped by SIGINT/SIGTERM throws
+// Interrupted (exit code 130) whose message says how to resume it.
 int run_experiment(const RunArgs& args);
 
 }  // namespace diffgen::cli

@@ -1,6 +1,7 @@
 // The diffgen program. Parsing is CLI11's; every failure leaves through one
 // place that maps it to the exit codes of DESIGN.md: 0 success, 2 bad usage
-// or configuration, 3 bad or missing data file, 4 numerical failure, 1 a bug.
+// or configuration, 3 bad or missing data file, 4 numerical failure, 130
+// stopped by Ctrl-C or SIGTERM (resumable), 1 a bug.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -9,6 +10,7 @@
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
+#include "core/interrupt.hpp"
 
 namespace {
 
@@ -23,11 +25,11 @@ int run_cli(int argc, char** argv) {
   app.footer(
       "Run `diffgen COMMAND --help` for a command's options.\n"
       "Exit codes: 0 success; 2 bad usage or configuration; 3 bad or missing data file; 4 numerical failure;\n"
-      "1 internal error.");
+      "130 stopped by Ctrl-C or SIGTERM (continue with `diffgen run EXPERIMENT --resume DIR`); 1 internal error.");
 
   RunArgs args;
-  std::string config_file, out_dir;
-  int threads = 0;
+  std::string config_file, out_dir, resume_dir;
+  int threads = 0, seeds = 0;
   CLI::App* run = app.add_subcommand("run", "Run an experiment and write its outputs into a folder.");
   run->add_option("EXPERIMENT", args.experiment, "Experiment name (see `diffgen list`).")->required();
   CLI::Option* config_opt = run->add_option("--config", config_file, "TOML file of settings, applied before --set.");
@@ -35,11 +37,19 @@ int run_cli(int argc, char** argv) {
       ->allow_extra_args(false)
       ->type_name("KEY=VALUE");
   CLI::Option* out_opt = run->add_option("--out", out_dir, "Output folder (default: runs/EXPERIMENT-<UTC timestamp>).");
-  run->add_option("--seeds", args.seeds, "Independent seeds k = 0..K-1 (default 1).")->type_name("K");
+  CLI::Option* seeds_opt =
+      run->add_option("--seeds", seeds, "Independent seeds k = 0..K-1 (default 1; with --resume, the run's own).")
+          ->type_name("K");
   CLI::Option* threads_opt = run->add_option("--threads", threads, "Worker threads (default: all cores).");
   run->add_flag("--quiet,-q", args.quiet, "No progress or table; print only the output folder.");
+  CLI::Option* resume_opt = run->add_option(
+      "--resume", resume_dir,
+      "Continue the run in DIR (after a kill or Ctrl-C) from its config.toml and checkpoints; the outputs equal an "
+      "uninterrupted run's. Not with --config, --set or --out.");
+  resume_opt->type_name("DIR");
   run->footer(
-      "Writes config.toml, metrics.csv, summary.json, plots/*.png and report.md.\n"
+      "Writes config.toml, metrics.csv, summary.json, timing.json, plots/*.png, report.md and checkpoints/.\n"
+      "Ctrl-C or SIGTERM saves checkpoints and exits with code 130; continue with --resume DIR.\n"
       "`diffgen describe EXPERIMENT` lists the keys --set and --config accept.");
 
   std::string describe_name;
@@ -64,6 +74,8 @@ int run_cli(int argc, char** argv) {
   if (config_opt->count() > 0) args.config_file = config_file;
   if (out_opt->count() > 0) args.out_dir = out_dir;
   if (threads_opt->count() > 0) args.threads = threads;
+  if (seeds_opt->count() > 0) args.seeds = seeds;
+  if (resume_opt->count() > 0) args.resume_dir = resume_dir;
   return diffgen::cli::run_experiment(args);
 }
 
@@ -72,6 +84,10 @@ int run_cli(int argc, char** argv) {
 int main(int argc, char** argv) {
   try {
     return run_cli(argc, argv);
+  } catch (const diffgen::Interrupted& e) {
+    std::fflush(stdout);
+    fmt::print(stderr, "diffgen: {}\n", e.what());
+    return e.exit_code();
   } catch (const diffgen::Error& e) {
     std::fflush(stdout);
     fmt::print(stderr, "error: {}\n", e.what());

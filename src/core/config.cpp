@@ -107,6 +107,45 @@ std::string violation(const KeySpec& spec, const Value& value) {
   return "";
 }
 
+// Offset of the first byte of `s` that is not part of valid UTF-8 (overlong
+// forms, surrogates and code points past U+10FFFF are invalid), or npos.
+std::size_t invalid_utf8_at(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto lead = static_cast<unsigned char>(s[i]);
+    if (lead < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t length = 0;
+    std::uint32_t code = 0;
+    if (lead >= 0xC2 && lead <= 0xDF) {
+      length = 2;
+      code = lead & 0x1F;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+      length = 3;
+      code = lead & 0x0F;
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+      length = 4;
+      code = lead & 0x07;
+    } else {
+      return i;
+    }
+    if (length > s.size() - i) return i;
+    for (std::size_t k = 1; k < length; ++k) {
+      const auto next = static_cast<unsigned char>(s[i + k]);
+      if ((next & 0xC0) != 0x80) return i;
+      code = (code << 6) | (next & 0x3F);
+    }
+    if ((length == 3 && code < 0x800) || (length == 4 && (code < 0x10000 || code > 0x10FFFF)) ||
+        (code >= 0xD800 && code <= 0xDFFF)) {
+      return i;
+    }
+    i += length;
+  }
+  return std::string_view::npos;
+}
+
 // The value as it appears in a message: strings quoted, numbers bare.
 std::string quoted_value(const Value& value) {
   if (const auto* s = std::get_if<std::string>(&value)) return fmt::format("'{}'", *s);
@@ -199,6 +238,99 @@ std::string toml_value(const Value& value) {
 std::string location(std::string_view source, const toml::source_region& region) {
   if (region.begin.line == 0) return std::string(source);
   return fmt::format("{}:{}:{}", source, region.begin.line, region.begin.column);
+}
+
+// toml++ 3.3 (Debian bookworm's) reaches __builtin_unreachable(), undefined
+// behaviour, when it asks whether a non-ASCII character is whitespace
+// (marzer/tomlplusplus#190, #295; found by fuzz/fuzz_config). It asks only
+// outside strings and comments, where TOML 1.0 allows no non-ASCII anyway,
+// and after a backslash in a multi-line basic string. So such characters are
+// refused here, before toml++ sees them; valid TOML is refused only in the
+// last case ("""\ at a line end, then a non-ASCII character first on the
+// next line), with a message saying how to write it instead.
+void check_toml_non_ascii(std::string_view text, std::string_view source) {
+  std::size_t line = 1, line_start = 0;
+  const auto fail = [&](std::size_t at, std::string_view what) {
+    // Columns count characters, as toml++'s do: UTF-8 continuation bytes are not counted.
+    std::size_t column = 1;
+    for (std::size_t k = line_start; k < at; ++k) column += (static_cast<unsigned char>(text[k]) & 0xC0) != 0x80;
+    throw ConfigError(fmt::format("{}:{}:{}: invalid TOML: {}", source, line, column, what));
+  };
+  const auto non_ascii = [&](std::size_t k) { return k < text.size() && static_cast<unsigned char>(text[k]) >= 0x80; };
+  const auto triple = [&](std::size_t k, char q) {
+    return k + 2 < text.size() && text[k] == q && text[k + 1] == q && text[k + 2] == q;
+  };
+  enum class State { kOutside, kComment, kBasic, kMultiBasic, kLiteral, kMultiLiteral } state = State::kOutside;
+  for (std::size_t k = 0; k < text.size(); ++k) {
+    const char c = text[k];
+    if (c == '\n') {
+      ++line;
+      line_start = k + 1;
+      // A single-line string or a comment ends here (an unterminated string
+      // is toml++'s to report).
+      if (state != State::kMultiBasic && state != State::kMultiLiteral) state = State::kOutside;
+      continue;
+    }
+    switch (state) {
+      case State::kOutside:
+        if (non_ascii(k)) fail(k, "non-ASCII characters are allowed only in strings and comments");
+        if (c == '#') {
+          state = State::kComment;
+        } else if (c == '"' || c == '\'') {
+          const bool multi = triple(k, c);
+          state = c == '"' ? (multi ? State::kMultiBasic : State::kBasic)
+                           : (multi ? State::kMultiLiteral : State::kLiteral);
+          if (multi) k += 2;
+        }
+        break;
+      case State::kComment:
+        break;
+      case State::kBasic:
+      case State::kMultiBasic:
+        if (c == '\\') {
+          if (non_ascii(k + 1)) fail(k, "a backslash escape is followed by a non-ASCII character");
+          if (state == State::kMultiBasic && k + 1 < text.size() &&
+              (text[k + 1] == ' ' || text[k + 1] == '\t' || text[k + 1] == '\r' || text[k + 1] == '\n')) {
+            // A line-ending backslash: toml++ skips the whitespace after it.
+            std::size_t next = k + 1;
+            while (next < text.size() &&
+                   (text[next] == ' ' || text[next] == '\t' || text[next] == '\r' || text[next] == '\n')) {
+              if (text[next] == '\n') {
+                ++line;
+                line_start = next + 1;
+              }
+              ++next;
+            }
+            if (non_ascii(next)) {
+              fail(next,
+                   "a non-ASCII character right after a line-ending backslash is not supported: start the line with "
+                   "an ASCII character or write it as a \\u escape");
+            }
+            k = next - 1;
+          } else if (k + 1 < text.size() && text[k + 1] != '\n') {
+            ++k;  // the escaped character, which may be a quote
+          }
+        } else if (state == State::kBasic && c == '"') {
+          state = State::kOutside;
+        } else if (state == State::kMultiBasic && triple(k, '"')) {
+          k += 2;
+          // Up to two more quotes belong to the string (TOML 1.0).
+          for (int extra = 0; extra < 2 && k + 1 < text.size() && text[k + 1] == '"'; ++extra) ++k;
+          state = State::kOutside;
+        }
+        break;
+      case State::kLiteral:
+        if (c == '\'') state = State::kOutside;
+        break;
+      case State::kMultiLiteral:
+        if (triple(k, '\'')) {
+          k += 2;
+          for (int extra = 0; extra < 2 && k + 1 < text.size() && text[k + 1] == '\''; ++extra) ++k;
+          state = State::kOutside;
+        }
+        break;
+    }
+  }
 }
 
 // A TOML value as a user would read it in a message.
@@ -426,6 +558,14 @@ void Config::set_value(std::string_view key, const Value& value) {
                                                                        : "a string";
     throw ConfigError(fmt::format("{} = {} is not {}", spec.key, quoted_value(v), expected));
   }
+  // TOML files are UTF-8: a string that is not could not be saved in the
+  // run's config.toml and read back (found by fuzz/fuzz_config).
+  if (const auto* text = std::get_if<std::string>(&v)) {
+    if (const std::size_t at = invalid_utf8_at(*text); at != std::string_view::npos) {
+      throw ConfigError(
+          fmt::format("{} = a text that is not valid UTF-8 (byte {} of it, counting from 0)", spec.key, at));
+    }
+  }
   if (const std::string why = violation(spec, v); !why.empty()) {
     throw ConfigError(fmt::format("{} = {} {}", spec.key, quoted_value(v), why));
   }
@@ -460,6 +600,7 @@ void Config::merge_toml_file(const std::filesystem::path& path) {
 }
 
 void Config::merge_toml_string(std::string_view text, std::string_view source) {
+  check_toml_non_ascii(text, source);
   toml::table root;
   try {
     root = toml::parse(text, source);

@@ -3,16 +3,23 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <regex>
+#include <system_error>
 
 #include "core/error.hpp"
+#include "core/interrupt.hpp"
 #include "core/io.hpp"
 #include "core/parallel.hpp"
 #include "core/progress.hpp"
 #include "experiments/aggregate.hpp"
+#include "experiments/checkpoint.hpp"
 #include "experiments/training_study.hpp"
 #include "report/plot.hpp"
 #include "report/table.hpp"
@@ -329,6 +336,42 @@ std::string headline(const Json& def, const char* label) {
                      format_significant(m["final"].get<double>(), 4), m["final_epoch"].get<Index>());
 }
 
+// Checkpoint files (seed-K.bin) and the temporary files a kill during a save
+// leaves beside them (write_file_atomic's ".seed-K.bin.tmp.PID.N").
+void remove_checkpoint_files(const std::filesystem::path& dir, bool checkpoints_too) {
+  static const std::regex kCheckpoint(R"(seed-[0-9]+\.bin)"), kTemporary(R"(\.seed-[0-9]+\.bin\.tmp\..*)");
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir / "checkpoints", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (std::regex_match(name, kTemporary) || (checkpoints_too && std::regex_match(name, kCheckpoint)))
+      std::filesystem::remove(entry.path(), ec);
+  }
+}
+
+// Each seed's checkpoint, checked against this run's settings before any work
+// starts; a seed without one starts from scratch.
+std::vector<std::optional<StudyCheckpoint>> load_checkpoints(const std::string& experiment, const Config& config,
+                                                             const TrainingStudySettings& settings,
+                                                             const std::filesystem::path& dir, Index K) {
+  std::vector<std::optional<StudyCheckpoint>> loaded(K);
+  for (Index k = 0; k < K; ++k) {
+    const auto file = checkpoint_path(dir, k);
+    std::error_code ec;
+    if (!std::filesystem::exists(file, ec)) continue;
+    StudyCheckpoint c = load_checkpoint(file);
+    check_checkpoint_matches(c, file, experiment, config, K, k);
+    check_resumable(c, settings, file);
+    loaded[k] = std::move(c);
+  }
+  return loaded;
+}
+
+std::string signal_text(int sig) {
+  if (sig == SIGINT) return "by Ctrl-C (SIGINT)";
+  if (sig == SIGTERM) return "by SIGTERM";
+  return "on request";
+}
+
 }  // namespace
 
 Schema EarlyStoppingExperiment::schema() const {
@@ -342,17 +385,47 @@ void EarlyStoppingExperiment::validate(const Config& config) const {
 }
 
 void EarlyStoppingExperiment::run(const Config& config, const RunOptions& options) const {
+  const auto wall_start = std::chrono::steady_clock::now();
   const TrainingStudySettings settings = TrainingStudySettings::from_config(config);
   const auto& dir = options.out_dir;
   const Index K = options.seeds;
+
+  // A resume continues from the checkpoints (all checked before any work); a
+  // fresh run drops any left in the folder by an earlier run.
+  std::vector<std::optional<StudyCheckpoint>> resume(K);
+  if (options.resume) {
+    remove_checkpoint_files(dir, false);
+    resume = load_checkpoints(name(), config, settings, dir, K);
+  } else {
+    remove_checkpoint_files(dir, true);
+  }
+  const std::string config_toml = config.to_toml();
 
   // Seeds are independent: run them on all cores. Inside a seed the work is
   // sequential, so results do not depend on the thread count.
   std::vector<SeedResult> seeds(K);
   ProgressBar bar(fmt::format("{} ({} seed{})", name(), K, K > 1 ? "s" : ""), K * training_study_work(settings),
                   options.progress && !options.quiet);
-  parallel_tasks(K, [&](Index k) { seeds[k] = run_training_study(settings, k, [&](Index units) { bar.add(units); }); });
+  parallel_tasks(K, [&](Index k) {
+    StudyCheckpointing checkpointing{checkpoint_path(dir, k), name(), config_toml, K, std::move(resume[k])};
+    seeds[k] = run_training_study(
+        settings, k, [&](Index units) { bar.add(units); }, std::move(checkpointing));
+  });
   bar.finish();
+
+  // A stop request: every started seed has saved its state; the outputs need
+  // all seeds, so they are left to the resumed run.
+  Index saved = 0, interrupted = 0;
+  for (const auto& s : seeds) {
+    interrupted += s.interrupted ? 1 : 0;
+    std::error_code ec;
+    saved += std::filesystem::exists(checkpoint_path(dir, s.seed_index), ec) ? 1 : 0;
+  }
+  if (interrupted > 0)
+    throw Interrupted(
+        fmt::format("{} interrupted {} with {} of {} seed{} unfinished; checkpoints of {} seed{} are in {}", name(),
+                    signal_text(interrupt_signal()), interrupted, K, K > 1 ? "s" : "", saved, saved == 1 ? "" : "s",
+                    (dir / "checkpoints").string()));
 
   // Outputs, all written before any failure is reported.
   std::vector<std::string> warnings;
@@ -380,6 +453,8 @@ void EarlyStoppingExperiment::run(const Config& config, const RunOptions& option
     summary["floors"]["population_b"] = spread_json(floor_spread(seeds, &OracleFloors::population_b));
     summary["floors"]["empirical_b"] = spread_json(floor_spread(seeds, &OracleFloors::empirical_b));
   }
+  // Wall-clock times go to timing.json: they differ from run to run, and every
+  // other output is bit-identical across repeats, thread counts and resumes.
   StudyDiagnostics worst;
   double train_s = 0, kl_a_s = 0, kl_b_s = 0, floors_s = 0;
   for (const auto& s : seeds) {
@@ -398,11 +473,7 @@ void EarlyStoppingExperiment::run(const Config& config, const RunOptions& option
                             {"max_quadrature_error_a", worst.max_quadrature_error_a},
                             {"max_quadrature_error_b", worst.max_quadrature_error_b},
                             {"ode_steps", worst.ode_steps},
-                            {"ode_rejected_steps", worst.ode_rejected_steps},
-                            {"seconds_training", train_s},
-                            {"seconds_kl_a", kl_a_s},
-                            {"seconds_kl_b", kl_b_s},
-                            {"seconds_floors", floors_s}};
+                            {"ode_rejected_steps", worst.ode_rejected_steps}};
   summary["failures"] = failures;
 
   const Index table_every =
@@ -452,17 +523,30 @@ void EarlyStoppingExperiment::run(const Config& config, const RunOptions& option
       "memorization.\n\n";
   md += fmt::format(
       "## Diagnostics\n\n- target mass outside the KL grid: {}\n- largest quadrature error estimate: "
-      "(a) {}, (b) {}\n- PF-ODE steps: {} accepted, {} rejected\n- time: training {:.2f} s, KL (a) "
-      "{:.2f} s, KL (b) {:.2f} s (summed over seeds)\n",
+      "(a) {}, (b) {}\n- PF-ODE steps: {} accepted, {} rejected\n- wall-clock times: timing.json\n",
       format_significant(worst.max_target_mass_outside, 2), format_significant(worst.max_quadrature_error_a, 2),
-      format_significant(worst.max_quadrature_error_b, 2), worst.ode_steps, worst.ode_rejected_steps, train_s, kl_a_s,
-      kl_b_s);
+      format_significant(worst.max_quadrature_error_b, 2), worst.ode_steps, worst.ode_rejected_steps);
   for (const auto& w : warnings) md += "- warning: " + w + "\n";
   for (const auto& f : failures)
     md += fmt::format("- **seed {} stopped at epoch {}**: {}\n", f["seed"].get<Index>(), f["epoch"].get<Index>(),
                       f["message"].get<std::string>());
   md += fmt::format("\nReproduce: `diffgen run early-stopping --config config.toml --seeds {}`\n", K);
   write_file_atomic(dir / "report.md", md);
+
+  Json resumed_from = Json::array();
+  for (const auto& s : seeds)
+    resumed_from.push_back(s.resumed_from_epoch >= 0 ? Json(s.resumed_from_epoch) : Json(nullptr));
+  const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  write_json_atomic(dir / "timing.json", Json{{"note",
+                                               "wall-clock seconds of this invocation (a resumed run counts only "
+                                               "what it did itself); training and KL times are summed over seeds"},
+                                              {"threads", num_threads()},
+                                              {"seconds_wall", wall_s},
+                                              {"seconds_training", train_s},
+                                              {"seconds_kl_a", kl_a_s},
+                                              {"seconds_kl_b", kl_b_s},
+                                              {"seconds_floors", floors_s},
+                                              {"resumed_from_epoch", resumed_from}});
 
   if (!options.quiet) {
     std::printf("%s\n", table.to_text().c_str());

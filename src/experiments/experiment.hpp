@@ -18,6 +18,9 @@ struct RunOptions {
   int seeds = 1;                  // independent seeds k = 0..seeds-1
   bool quiet = false;             // no table or progress on the terminal
   bool progress = true;           // progress bar allowed (stderr is a terminal)
+  // Continue the run already in out_dir from its checkpoints (out_dir/checkpoints)
+  // instead of starting over; the config and seeds must be the run's own.
+  bool resume = false;
 };
 
 class Experiment {
@@ -35,6 +38,8 @@ class Experiment {
   // Runs and writes every output into options.out_dir. Throws diffgen::Error
   // (ConfigError, DataError, NumericalError) with the documented exit code;
   // outputs computed before a NumericalError are written before it is thrown.
+  // When interrupt_requested() (core/interrupt.hpp), saves checkpoints and
+  // throws Interrupted; run again with options.resume to continue.
   virtual void run(const Config& config, const RunOptions& options) const = 0;
 };
 

@@ -1,12 +1,16 @@
 #include "experiments/training_study.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <limits>
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/interrupt.hpp"
 #include "core/parallel.hpp"
 #include "models/oracles.hpp"
 #include "targets/gaussian_mixture.hpp"
@@ -53,6 +57,18 @@ std::unique_ptr<TrainableScoreModel> make_model(const TrainingStudySettings& s, 
                                                 Rng& rng) {
   if (s.model == "random-features") return std::make_unique<RandomFeatureModel>(1, s.random_features, rng);
   return std::make_unique<ReferenceMlp>(1, s.mlp, std::move(sde), rng);
+}
+
+// Which evaluations are due after `epoch` epochs: KL (a) every kl_every, KL (b)
+// every kl_ode_every, both at the last epoch. The parameters are kept exactly there.
+bool kl_a_due(const TrainingStudySettings& s, Index epoch) {
+  return epoch % s.kl_every == 0 || epoch == s.epochs;
+}
+bool kl_b_due(const TrainingStudySettings& s, Index epoch) {
+  return s.kl_ode_every > 0 && (epoch % s.kl_ode_every == 0 || epoch == s.epochs);
+}
+bool evaluation_due(const TrainingStudySettings& s, Index epoch) {
+  return kl_a_due(s, epoch) || kl_b_due(s, epoch);
 }
 
 // A KL that cannot be computed from a trained model (a non-finite score) means
@@ -123,6 +139,10 @@ void add_training_study_keys(Schema& schema) {
   schema.add_double("kl_ode.atol", 1e-6, "KL (b): absolute tolerance of the RK45 solver", 0.0, 1.0, true);
   schema.add_string("plot.epochs", "0,100,200,500,1000,2000",
                     "epochs whose learned densities are plotted (multiples of kl.every; others are skipped)");
+  schema.add_int("checkpoint.every", 100,
+                 "save each seed's training state to checkpoints/seed-K.bin every this many epochs and at the last, "
+                 "for --resume after a kill (0: only when interrupted by Ctrl-C or SIGTERM)",
+                 0);
 }
 
 TrainingStudySettings TrainingStudySettings::from_config(const Config& c) {
@@ -196,6 +216,7 @@ TrainingStudySettings TrainingStudySettings::from_config(const Config& c) {
 
   for (Index e : parse_epoch_list("plot.epochs", c.get_string("plot.epochs")))
     if (e <= s.epochs && e % s.kl_every == 0) s.snapshot_epochs.push_back(e);
+  s.checkpoint_every = c.get_int("checkpoint.every");
 
   // Each component validates its own options; prefix messages with where they come from.
   for (const auto& err : {s.sde.validate(), s.mlp.validate(), s.random_features.validate(), s.trainer.validate(),
@@ -214,17 +235,55 @@ Index training_study_work(const TrainingStudySettings& s) {
   return s.epochs + evals;
 }
 
-SeedResult run_training_study(const TrainingStudySettings& s, Index k, const std::function<void(Index)>& progress) {
+void check_resumable(const StudyCheckpoint& c, const TrainingStudySettings& s, const std::filesystem::path& file) {
+  const auto bad = [&](const std::string& what) {
+    throw DataError(fmt::format("checkpoint '{}' cannot be continued: {}", file.string(), what));
+  };
+  if (c.trainer.epoch > s.epochs)
+    bad(fmt::format("it is at epoch {}, past the run's last epoch {}", c.trainer.epoch, s.epochs));
+  std::vector<Index> due;
+  for (Index e = 0; e <= c.trainer.epoch; ++e)
+    if (evaluation_due(s, e)) due.push_back(e);
+  std::vector<Index> kept;
+  for (const auto& k : c.kept) kept.push_back(k.epoch);
+  if (kept != due) {
+    const auto [d, k] = std::mismatch(due.begin(), due.end(), kept.begin(), kept.end());
+    bad(fmt::format("it keeps parameters for evaluation at {} where the settings need {}",
+                    k == kept.end() ? std::string("no further epoch") : "epoch " + std::to_string(*k),
+                    d == due.end() ? std::string("none") : "epoch " + std::to_string(*d)));
+  }
+  // The parameter count does not depend on the random draws of initialization.
+  Rng rng(0);
+  const Index p = make_model(s, make_sde(s.sde), rng)->num_parameters();
+  if (c.parameters.size() != p)
+    bad(fmt::format("it has {} parameters; the model of these settings has {}", c.parameters.size(), p));
+  const auto& opt = s.trainer.optimizer;
+  const Index values = c.trainer.optimizer.values.size();
+  const bool fits =
+      opt.name == "adam" ? (values == 0 || values == 2 * p) : (values == 0 || (opt.momentum != 0.0 && values == p));
+  if (!fits) bad(fmt::format("its {} optimizer state holds {} values for {} parameters", opt.name, values, p));
+}
+
+SeedResult run_training_study(const TrainingStudySettings& s, Index k, const std::function<void(Index)>& progress,
+                              StudyCheckpointing checkpointing) {
   using Clock = std::chrono::steady_clock;
   auto tick = [&](Index units) {
     if (progress) progress(units);
   };
   SeedResult result;
   result.seed_index = k;
+  // Asked to stop before this seed started: it has nothing new to save.
+  if (interrupt_requested()) {
+    result.interrupted = true;
+    return result;
+  }
   const auto sde = make_sde(s.sde);
   auto target = std::make_shared<GaussianMixture>(GaussianMixture::symmetric_two_mode(s.target_mu, s.target_var));
 
-  // Independent streams for data, initialization and training noise.
+  // Independent streams for data, initialization and training noise. A
+  // resumed seed draws the same data and initialization again (the model's
+  // fixed random parts, e.g. the time embedding, come from init_rng), then
+  // takes its parameters and training stream from the checkpoint.
   Rng data_rng = Rng::stream(s.seed, {kStreamData, static_cast<std::uint64_t>(k)});
   Rng init_rng = Rng::stream(s.seed, {kStreamInit, static_cast<std::uint64_t>(k)});
   Rng train_rng = Rng::stream(s.seed, {kStreamTrain, static_cast<std::uint64_t>(k)});
@@ -232,43 +291,88 @@ SeedResult run_training_study(const TrainingStudySettings& s, Index k, const std
   auto model = make_model(s, sde, init_rng);
   Trainer trainer(*model, sde, data, target, s.trainer, train_rng);
 
-  // Phase 1: train, keeping the parameters wherever a KL is due.
+  // Phase 1: train, keeping the parameters wherever a KL is due. `state` is
+  // exactly what a checkpoint holds, so saving is one write.
+  StudyCheckpoint state;
+  Index saved_epoch = -1;  // the epoch of the checkpoint on disk, if written or read by this call
+  if (checkpointing.resume) {
+    state = std::move(*checkpointing.resume);
+    model->parameters() = state.parameters;
+    trainer.set_state(state.trainer);
+    result.resumed_from_epoch = saved_epoch = state.trainer.epoch;
+    tick(state.trainer.epoch);
+  } else {
+    state.rows.push_back({0, 0, kNaN});
+    if (evaluation_due(s, 0)) state.kept.push_back({0, model->parameters()});
+  }
+  state.experiment = checkpointing.experiment;
+  state.config_toml = checkpointing.config_toml;
+  state.config_fingerprint = config_fingerprint(state.config_toml);
+  state.seeds = checkpointing.seeds;
+  state.seed_index = k;
+  auto save = [&] {
+    if (checkpointing.file.empty() || saved_epoch == trainer.epoch()) return;
+    state.trainer = trainer.state();
+    state.parameters = model->parameters();
+    save_checkpoint(checkpointing.file, state);
+    saved_epoch = trainer.epoch();
+  };
+
+  auto& diag = result.diagnostics;
+  const auto train_start = Clock::now();
+  Index trained = trainer.epoch();
+  try {
+    for (Index epoch = trainer.epoch() + 1; epoch <= s.epochs; ++epoch) {
+      // An epoch boundary: the whole state is in `state`, the model and the trainer.
+      if (interrupt_requested()) {
+        save();
+        diag.train_seconds = seconds_since(train_start);
+        result.interrupted = true;
+        return result;
+      }
+      const double loss = trainer.run_epoch();
+      state.rows.push_back({epoch, trainer.steps(), loss});
+      if (evaluation_due(s, epoch)) state.kept.push_back({epoch, model->parameters()});
+      trained = epoch;
+      tick(1);
+      if (s.checkpoint_every > 0 && (epoch % s.checkpoint_every == 0 || epoch == s.epochs)) save();
+    }
+  } catch (const NumericalError& e) {
+    // Keep everything trained so far; it is evaluated below and written by the
+    // caller. The trainer stopped inside an epoch, so no checkpoint is saved
+    // from here on: a resume repeats the failure from the last one.
+    result.failure = e.what();
+    result.failed_epoch = trained + 1;
+  }
+  diag.train_seconds = seconds_since(train_start);
+
+  // Phase 2: every KL and the four oracle floors are independent tasks. Each
+  // evaluates a fresh copy of the model with the kept parameters, so only one
+  // copy per running task is in memory.
   struct Snapshot {
     StudyRow row;
-    std::unique_ptr<TrainableScoreModel> model;
+    const KeptParameters* kept = nullptr;
     bool kl_a = false, kl_b = false;
     KlSummary a, b;
     std::optional<std::string> failure;
   };
   std::vector<Snapshot> snaps;
-  auto keep = [&](Index epoch, double loss) {
-    const bool last = epoch == s.epochs;
+  snaps.reserve(state.rows.size());
+  auto next_kept = state.kept.begin();
+  for (const auto& r : state.rows) {
     Snapshot snap;
-    snap.row = StudyRow{epoch, trainer.steps(), loss, kNaN, kNaN};
-    snap.kl_a = epoch % s.kl_every == 0 || last;
-    snap.kl_b = s.kl_ode_every > 0 && (epoch % s.kl_ode_every == 0 || last);
-    if (snap.kl_a || snap.kl_b) snap.model = model->clone();
+    snap.row = StudyRow{r.epoch, r.steps, r.train_loss, kNaN, kNaN};
+    snap.kl_a = kl_a_due(s, r.epoch);
+    snap.kl_b = kl_b_due(s, r.epoch);
+    if (snap.kl_a || snap.kl_b) snap.kept = &*next_kept++;
     snaps.push_back(std::move(snap));
-  };
-  auto& diag = result.diagnostics;
-  keep(0, kNaN);
-  Index trained = 0;
-  try {
-    const auto t0 = Clock::now();
-    for (Index epoch = 1; epoch <= s.epochs; ++epoch) {
-      const double loss = trainer.run_epoch();
-      keep(epoch, loss);
-      trained = epoch;
-      tick(1);
-    }
-    diag.train_seconds = seconds_since(t0);
-  } catch (const NumericalError& e) {
-    // Keep everything trained so far; it is evaluated below and written by the caller.
-    result.failure = e.what();
-    result.failed_epoch = trained + 1;
   }
+  auto model_at = [&](const KeptParameters& kept) {
+    auto copy = model->clone();
+    copy->parameters() = kept.parameters;
+    return copy;
+  };
 
-  // Phase 2: every KL and the four oracle floors are independent tasks.
   const auto population = make_population_oracle(target, sde);
   const auto empirical = make_empirical_oracle(data, sde);
   std::vector<std::function<void()>> tasks;
@@ -290,7 +394,7 @@ SeedResult run_training_study(const TrainingStudySettings& s, Index k, const std
       tasks.push_back([&, sp = &snap] {
         try {
           sp->b = diverged_if_fails(sp->row.epoch, "KL (b)",
-                                    [&] { return kl_pf_ode(*sp->model, *target, *sde, s.kl_ode); });
+                                    [&] { return kl_pf_ode(*model_at(*sp->kept), *target, *sde, s.kl_ode); });
         } catch (const NumericalError& e) {
           sp->failure = e.what();
         }
@@ -300,18 +404,32 @@ SeedResult run_training_study(const TrainingStudySettings& s, Index k, const std
       tasks.push_back([&, sp = &snap] {
         try {
           sp->a = diverged_if_fails(sp->row.epoch, "KL (a)",
-                                    [&] { return kl_score_integrated(*sp->model, *target, *sde, s.kl); });
+                                    [&] { return kl_score_integrated(*model_at(*sp->kept), *target, *sde, s.kl); });
         } catch (const NumericalError& e) {
           sp->failure = e.what();
         }
       });
   task_seconds.assign(tasks.size(), 0.0);
+  // A stop request skips the evaluations not yet started; each takes well
+  // under a second, so the wait is short.
+  std::atomic<bool> skipped{false};
   parallel_tasks(static_cast<Index>(tasks.size()), [&](Index i) {
+    if (interrupt_requested()) {
+      skipped = true;
+      return;
+    }
     const auto t0 = Clock::now();
     tasks[i]();
     task_seconds[i] = seconds_since(t0);
     if (static_cast<std::size_t>(i) >= floor_tasks) tick(1);
   });
+  if (skipped) {
+    // Training is complete (or failed); only the evaluations are missing and
+    // a resume redoes them from the final state.
+    if (!result.failure) save();
+    result.interrupted = true;
+    return result;
+  }
   for (std::size_t i = 0; i < floor_tasks; ++i) diag.floors_seconds += task_seconds[i];
 
   // Assemble the rows in epoch order, stopping at the first failed evaluation.

@@ -7,12 +7,14 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "core/config.hpp"
+#include "experiments/checkpoint.hpp"
 #include "metrics/kl.hpp"
 #include "models/random_features.hpp"
 #include "models/reference_mlp.hpp"
@@ -37,6 +39,7 @@ struct TrainingStudySettings {
   Index kl_ode_every = 100;  // KL (b) every this many epochs (and at the last); 0: never
   KlPfOdeOptions kl_ode;
   std::vector<Index> snapshot_epochs;  // learned densities kept for plots
+  Index checkpoint_every = 100;        // save a checkpoint every this many epochs (and at the last); 0: never
 
   // The settings of an experiment's config (keys of add_training_study_keys).
   static TrainingStudySettings from_config(const Config& config);
@@ -93,17 +96,48 @@ struct SeedResult {
   // rows hold everything computed before.
   std::optional<std::string> failure;
   Index failed_epoch = -1;
+  // Set when a stop was requested (interrupt_requested()) before the seed
+  // finished: its state is in its checkpoint and rows/snapshots are empty.
+  bool interrupted = false;
+  Index resumed_from_epoch = -1;  // the checkpoint's epoch when resumed; -1: a fresh start
+};
+
+// Where seed k saves its progress and what it continues from.
+struct StudyCheckpointing {
+  std::filesystem::path file;  // empty: no checkpoints, not even on an interrupt
+  std::string experiment;      // recorded in the checkpoint, with the settings below
+  std::string config_toml;     // the run's Config::to_toml()
+  Index seeds = 1;             // the run's seed count
+  // Continue from here instead of from scratch; must have passed
+  // check_checkpoint_matches and check_resumable.
+  std::optional<StudyCheckpoint> resume;
 };
 
 // Work units of one seed, for progress: epochs trained plus KL evaluations.
 Index training_study_work(const TrainingStudySettings& settings);
+
+// Throws DataError naming `file` when a checkpoint that matches the settings
+// (check_checkpoint_matches) still cannot be continued under them: trained
+// past the last epoch, kept copies at other epochs, another parameter count or
+// optimizer state size.
+void check_resumable(const StudyCheckpoint& checkpoint, const TrainingStudySettings& settings,
+                     const std::filesystem::path& file);
 
 // Runs seed k: trains while keeping a copy of the parameters at every
 // evaluation epoch, then evaluates all copies and the oracle floors as
 // independent parallel tasks (bit-identical for any thread count).
 // `progress(units)` is called as work completes (from any thread).
 // Numerical failures are caught and recorded in the result, not thrown.
+//
+// With checkpointing.file set, the training state is saved every
+// settings.checkpoint_every epochs and at the last; training continues from
+// checkpointing.resume when given, bit-identically to an uninterrupted run.
+// interrupt_requested() is polled at every epoch boundary and before each
+// evaluation: the seed then saves its state (whatever checkpoint_every says)
+// and returns with `interrupted` set. A seed asked to stop before it starts
+// returns at once and leaves its checkpoint as it was.
 SeedResult run_training_study(const TrainingStudySettings& settings, Index k,
-                              const std::function<void(Index units)>& progress = {});
+                              const std::function<void(Index units)>& progress = {},
+                              StudyCheckpointing checkpointing = {});
 
 }  // namespace diffgen
