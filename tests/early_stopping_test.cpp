@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -58,7 +59,7 @@ TEST(EarlyStopping, WritesEveryOutput) {
                         "plots/densities.png", "plots/loss.png"})
     EXPECT_TRUE(fs::exists(out / f)) << f;
   const std::string csv = read_file(out / "metrics.csv");
-  EXPECT_EQ(csv.substr(0, csv.find('\n')), "seed,epoch,steps,train_loss,kl_a,kl_b");
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), "seed,epoch,steps,train_loss,kl_a,kl_b,memorized_fraction,nn_distance");
   // Epochs 0..30: 31 rows of data plus the header.
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 32);
   const std::string summary = read_file(out / "summary.json");
@@ -136,9 +137,94 @@ TEST(EarlyStopping, ContradictorySettingsAreRefusedBeforeAnythingIsWritten) {
     const fs::path out = fresh_dir("contradiction");
     const Result r = run_diffgen("run early-stopping " + c.set + " --out " + out.string());
     EXPECT_EQ(r.exit_code, 2) << c.set << "\n" << r.output;
-    for (const auto& w : c.words) EXPECT_NE(r.output.find(w), std::string::npos) << c.set << ": " << w << "\n" << r.output;
+    for (const auto& w : c.words)
+      EXPECT_NE(r.output.find(w), std::string::npos) << c.set << ": " << w << "\n" << r.output;
     EXPECT_FALSE(fs::exists(out)) << c.set;
   }
+}
+
+}  // namespace
+
+namespace {
+
+void write_bytes(const fs::path& p, const std::string& bytes) {
+  std::ofstream out(p, std::ios::binary);
+  out << bytes;
+}
+
+// An NPY 1.0 file: magic, version, header length, the header dict padded to 64 bytes, then `data`.
+std::string npy(const std::string& descr, const std::string& shape, const std::string& data) {
+  std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
+  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
+  header += '\n';
+  std::string out = "\x93NUMPY";
+  out += '\x01';
+  out += '\x00';
+  out += static_cast<char>(header.size() & 0xff);
+  out += static_cast<char>(header.size() >> 8);
+  return out + header + data;
+}
+
+TEST(EarlyStoppingDataFile, MalformedFilesExitWith3NamingFileAndPlace) {
+  const fs::path dir = fresh_dir("bad-data");
+  fs::create_directories(dir);
+  std::string eight_doubles(64, '\0');
+  struct Case {
+    std::string name, bytes;
+    std::vector<std::string> words;
+  };
+  const std::vector<Case> cases = {
+      {"missing.csv", "", {"missing.csv"}},  // not written: absent
+      {"empty.csv", "", {"empty.csv", "empty"}},
+      {"word.csv", "x\n1.0\n2.0\nabc\n", {"word.csv", "line 4", "abc"}},
+      {"ragged.csv", "1,2\n3,4\n5\n", {"ragged.csv", "line 3"}},
+      {"nan.csv", "1.0\nnan\n", {"nan.csv", "line 2"}},
+      {"truncated.npy", npy("<f8", "(10,)", eight_doubles), {"truncated.npy", "truncated"}},
+      {"ints.npy", npy("<i8", "(8,)", eight_doubles), {"ints.npy", "<i8"}},
+      {"big-endian.npy", npy(">f8", "(8,)", eight_doubles), {"big-endian.npy", ">f8"}},
+      {"points.txt", "1\n2\n", {"points.txt", ".csv"}},
+  };
+  for (const auto& c : cases) {
+    const fs::path file = dir / c.name;
+    if (c.name != "missing.csv") write_bytes(file, c.bytes);
+    const fs::path out = dir / ("out-" + c.name);
+    const Result r = run_diffgen("run early-stopping --set data.file=" + file.string() + " --out " + out.string());
+    EXPECT_EQ(r.exit_code, 3) << c.name << "\n" << r.output;
+    for (const auto& w : c.words)
+      EXPECT_NE(r.output.find(w), std::string::npos) << c.name << ": " << w << "\n" << r.output;
+    EXPECT_FALSE(fs::exists(out)) << c.name << ": nothing is written for a bad file";
+  }
+  fs::remove_all(dir);
+}
+
+TEST(EarlyStoppingDataFile, TrainsOnAFileAndSaysWhyThereIsNoKl) {
+  const fs::path dir = fresh_dir("file-mode");
+  fs::create_directories(dir);
+  std::string csv = "x,y\n";
+  for (int i = 0; i < 60; ++i)
+    csv += std::to_string(std::cos(i * 0.1) * 3) + "," + std::to_string(std::sin(i * 0.1)) + "\n";
+  write_bytes(dir / "ring.csv", csv);
+  const fs::path out = dir / "run";
+  const Result r = run_diffgen("run early-stopping --set data.file=" + (dir / "ring.csv").string() +
+                               " --set epochs=20 --set memorization.every=10 --set memorization.samples=50"
+                               " --set memorization.steps=50 --out " +
+                               out.string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("no exact density"), std::string::npos) << r.output;
+  const std::string summary = read_file(out / "summary.json");
+  EXPECT_NE(summary.find("\"kl\": \"not computed"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("\"memorization\""), std::string::npos) << summary;
+  EXPECT_EQ(summary.find("\"kl_a\""), std::string::npos) << summary;
+  // Memorization at epochs 0, 10, 20 for the one seed; the KL columns stay empty.
+  const std::string metrics = read_file(out / "metrics.csv");
+  EXPECT_NE(metrics.find("\n0,20,"), std::string::npos) << metrics;
+  EXPECT_TRUE(fs::exists(out / "plots" / "memorization.png"));
+  // The population loss needs the target.
+  const Result p = run_diffgen("run early-stopping --set data.file=" + (dir / "ring.csv").string() +
+                               " --set loss=population --out " + (dir / "p").string());
+  EXPECT_EQ(p.exit_code, 2) << p.output;
+  EXPECT_NE(p.output.find("data.file"), std::string::npos) << p.output;
+  fs::remove_all(dir);
 }
 
 }  // namespace

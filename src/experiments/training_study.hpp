@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <limits>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,6 +18,7 @@
 #include "core/config.hpp"
 #include "experiments/checkpoint.hpp"
 #include "metrics/kl.hpp"
+#include "metrics/memorization.hpp"
 #include "models/random_features.hpp"
 #include "models/reference_mlp.hpp"
 #include "sde/sde.hpp"
@@ -40,6 +43,20 @@ struct TrainingStudySettings {
   KlPfOdeOptions kl_ode;
   std::vector<Index> snapshot_epochs;  // learned densities kept for plots
   Index checkpoint_every = 100;        // save a checkpoint every this many epochs (and at the last); 0: never
+  // Training data from a user file instead of the target (any dimension).
+  // Without a target there is no exact density, so no KL: the run reports the
+  // training loss and the memorization of generated samples.
+  std::string data_file;
+  std::shared_ptr<const Matrix> data;  // the file's points, loaded by from_config
+  // Memorization of generated samples (THEORY.md §8), every this many epochs
+  // (and at the last); 0: never. Samples by reverse-SDE Euler–Maruyama.
+  Index memorization_every = 0;
+  Index memorization_samples = 500;
+  Index memorization_steps = 500;
+  MemorizationOptions memorization;
+
+  bool has_target() const { return data == nullptr; }
+  Index dim() const { return data ? data->cols() : 1; }
 
   // The settings of an experiment's config (keys of add_training_study_keys).
   static TrainingStudySettings from_config(const Config& config);
@@ -56,6 +73,8 @@ struct StudyRow {
   double train_loss = 0.0;  // mean loss over the epoch; NaN at epoch 0 (no training yet)
   double kl_a = 0.0;        // NaN where not evaluated
   double kl_b = 0.0;        // NaN where not evaluated
+  double memorized_fraction = std::numeric_limits<double>::quiet_NaN();  // NaN where not evaluated
+  double nn_distance = std::numeric_limits<double>::quiet_NaN();         // mean distance of samples to the training set
 };
 
 struct DensitySnapshot {
@@ -84,6 +103,7 @@ struct StudyDiagnostics {
   double kl_a_seconds = 0.0;
   double kl_b_seconds = 0.0;
   double floors_seconds = 0.0;
+  double memorization_seconds = 0.0;
 };
 
 struct SeedResult {
