@@ -34,8 +34,10 @@ Schema make_schema() {
 }
 
 // The promise of Config::to_toml: its text read into a fresh Config gives
-// the same values.
+// the same values. (Checked once an input set something: the defaults alone
+// would repeat the same check at every input.)
 void check_round_trip(const Config& config) {
+  if (config.user_set_keys().empty()) return;
   Config again(config.schema());
   again.merge_toml_string(config.to_toml(), "round-trip.toml");
   for (const auto& spec : config.schema().keys()) {

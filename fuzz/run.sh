@@ -38,7 +38,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 CC=clang CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDIFFGEN_FUZZ=ON >/dev/null
-cmake --build "$build" -j "$jobs" --target "${targets[@]/#/fuzz_}"
+cmake --build "$build" -j "$jobs" --target "${targets[@]/#/fuzz_}" -- --no-print-directory
 
 # Stack traces for undefined behaviour; leaks are reported by ASan.
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
@@ -53,8 +53,8 @@ for target in "${targets[@]}"; do
   cp fuzz/corpus/"$target"/* "$corpus"/
   echo "fuzz_$target: running ${seconds} s (log: $log)"
   result=ok
-  if ! "$build/fuzz/fuzz_$target" "$corpus" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-    -print_final_stats=1 -artifact_prefix="$artifacts/" >"$log" 2>&1; then
+  if ! "$build/fuzz/fuzz_$target" "$corpus" -dict="fuzz/$target.dict" -max_total_time="$seconds" -timeout=10 \
+    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts/" >"$log" 2>&1; then
     result=FAILED
     status=1
   fi

@@ -242,12 +242,15 @@ std::string location(std::string_view source, const toml::source_region& region)
 
 // toml++ 3.3 (Debian bookworm's) reaches __builtin_unreachable(), undefined
 // behaviour, when it asks whether a non-ASCII character is whitespace
-// (marzer/tomlplusplus#190, #295; found by fuzz/fuzz_config). It asks only
-// outside strings and comments, where TOML 1.0 allows no non-ASCII anyway,
-// and after a backslash in a multi-line basic string. So such characters are
-// refused here, before toml++ sees them; valid TOML is refused only in the
-// last case ("""\ at a line end, then a non-ASCII character first on the
-// next line), with a message saying how to write it instead.
+// (marzer/tomlplusplus#190, #295; found by fuzz/fuzz_config). It asks outside
+// strings and comments, where TOML 1.0 allows no non-ASCII anyway; while it
+// scans a bare value (a number, a boolean, a date) up to the next value
+// terminator, quotes included; and after a backslash in a multi-line basic
+// string. So non-ASCII characters in those places are refused here, before
+// toml++ sees them. This follows TOML's structure only as far as needed to
+// tell keys, bare values and strings apart; valid TOML is refused only in
+// the last case ("""\ at a line end, then a non-ASCII character first on
+// the next line), with a message saying how to write it instead.
 void check_toml_non_ascii(std::string_view text, std::string_view source) {
   std::size_t line = 1, line_start = 0;
   const auto fail = [&](std::size_t at, std::string_view what) {
@@ -260,27 +263,80 @@ void check_toml_non_ascii(std::string_view text, std::string_view source) {
   const auto triple = [&](std::size_t k, char q) {
     return k + 2 < text.size() && text[k] == q && text[k + 1] == q && text[k + 2] == q;
   };
+  const auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  // toml++'s value terminators: whitespace, ',', ']', '}', '#'.
+  const auto ends_value = [&](char c) { return is_space(c) || c == ',' || c == ']' || c == '}' || c == '#'; };
+
   enum class State { kOutside, kComment, kBasic, kMultiBasic, kLiteral, kMultiLiteral } state = State::kOutside;
+  enum class Open { kArray, kInlineTable, kHeader };
+  std::vector<Open> open;      // brackets and braces around the current position
+  bool value_next = false;     // the next token is a value (after '=', in an array)
+  std::size_t bare_begin = 0;  // where the bare value being scanned began
+  bool in_bare = false;        // inside a bare value, which toml++ scans to a terminator
   for (std::size_t k = 0; k < text.size(); ++k) {
     const char c = text[k];
     if (c == '\n') {
       ++line;
       line_start = k + 1;
-      // A single-line string or a comment ends here (an unterminated string
-      // is toml++'s to report).
-      if (state != State::kMultiBasic && state != State::kMultiLiteral) state = State::kOutside;
-      continue;
+      // Comments and single-line strings end with their line (an
+      // unterminated string is toml++'s to report).
+      if (state == State::kComment || state == State::kBasic || state == State::kLiteral) state = State::kOutside;
     }
     switch (state) {
       case State::kOutside:
         if (non_ascii(k)) fail(k, "non-ASCII characters are allowed only in strings and comments");
-        if (c == '#') {
-          state = State::kComment;
-        } else if (c == '"' || c == '\'') {
-          const bool multi = triple(k, c);
-          state = c == '"' ? (multi ? State::kMultiBasic : State::kBasic)
-                           : (multi ? State::kMultiLiteral : State::kLiteral);
-          if (multi) k += 2;
+        if (in_bare) {
+          if (!ends_value(c)) break;
+          // toml++ reads on past one space after a date, for a date-time
+          // written with a space instead of 'T'.
+          const std::string_view bare = text.substr(bare_begin, k - bare_begin);
+          const bool date = bare.size() == 10 && bare[4] == '-' && bare[7] == '-' &&
+                            bare.find_first_not_of("0123456789-") == std::string_view::npos;
+          if (date && c == ' ') break;
+          in_bare = false;
+        }
+        switch (c) {
+          case '\n':
+            // Only arrays continue on the next line.
+            while (!open.empty() && open.back() != Open::kArray) open.pop_back();
+            if (open.empty()) value_next = false;
+            break;
+          case '#':
+            state = State::kComment;
+            break;
+          case '=':
+            value_next = true;
+            break;
+          case '"':
+          case '\'': {
+            const bool multi = triple(k, c);
+            state = c == '"' ? (multi ? State::kMultiBasic : State::kBasic)
+                             : (multi ? State::kMultiLiteral : State::kLiteral);
+            if (multi) k += 2;
+            value_next = false;
+            break;
+          }
+          case '[':
+            open.push_back(value_next ? Open::kArray : Open::kHeader);
+            break;
+          case '{':
+            open.push_back(Open::kInlineTable);
+            value_next = false;
+            break;
+          case ',':
+            value_next = !open.empty() && open.back() == Open::kArray;
+            break;
+          case ']':
+          case '}':
+            if (!open.empty()) open.pop_back();
+            value_next = false;
+            break;
+          default:
+            if (value_next && !is_space(c)) {
+              in_bare = true;
+              bare_begin = k;
+              value_next = false;
+            }
         }
         break;
       case State::kComment:
@@ -289,17 +345,14 @@ void check_toml_non_ascii(std::string_view text, std::string_view source) {
       case State::kMultiBasic:
         if (c == '\\') {
           if (non_ascii(k + 1)) fail(k, "a backslash escape is followed by a non-ASCII character");
-          if (state == State::kMultiBasic && k + 1 < text.size() &&
-              (text[k + 1] == ' ' || text[k + 1] == '\t' || text[k + 1] == '\r' || text[k + 1] == '\n')) {
+          if (state == State::kMultiBasic && k + 1 < text.size() && is_space(text[k + 1])) {
             // A line-ending backslash: toml++ skips the whitespace after it.
             std::size_t next = k + 1;
-            while (next < text.size() &&
-                   (text[next] == ' ' || text[next] == '\t' || text[next] == '\r' || text[next] == '\n')) {
+            for (; next < text.size() && is_space(text[next]); ++next) {
               if (text[next] == '\n') {
                 ++line;
                 line_start = next + 1;
               }
-              ++next;
             }
             if (non_ascii(next)) {
               fail(next,

@@ -240,6 +240,23 @@ TEST(Config, TomlErrorsNameFileLineAndKey) {
               HasSubstr("unknown key 'kl.t1' (did you mean 'kl.t0'?)"));
 }
 
+// Regressions found by fuzz/fuzz_config: a bare non-ASCII value sent Debian's
+// toml++ 3.3 into undefined behaviour, and invalid UTF-8 given to --set made a
+// config.toml that could not be read back.
+TEST(Config, NonAsciiOutsideStringsIsAClearError) {
+  Config c(test_schema());
+  const std::string e = config_error([&] { c.merge_toml_string("name = \u03bb\n", "greek.toml"); });
+  EXPECT_THAT(e, HasSubstr("greek.toml:1:8"));
+  c.merge_toml_string("name = \"\u03bb\"\n", "quoted.toml");  // inside a string it is fine
+  EXPECT_EQ(c.get_string("name"), "\u03bb");
+}
+
+TEST(Config, InvalidUtf8StringIsRefused) {
+  Config c(test_schema());
+  const std::string e = config_error([&] { c.set("name", "\xff"); });
+  EXPECT_THAT(e, HasSubstr("name"));
+}
+
 TEST(Config, TomlMergeIsAllOrNothing) {
   Config c(test_schema());
   EXPECT_THROW(c.merge_toml_string("n = 5\noptimizer = \"adamw\"\n"), ConfigError);
