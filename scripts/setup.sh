@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs diffgen's system dependencies from Debian packages when missing.
+# Usage: scripts/setup.sh [PACKAGE...]
 # Idempotent: a package already present is not touched. Needs root (or sudo).
 set -euo pipefail
 
-packages=(
+# With arguments, installs those packages instead (e.g. the fuzzers' clang).
+default_packages=(
   build-essential cmake pkg-config
   libeigen3-dev        # numeric core
   libcli11-dev         # command line
@@ -14,6 +16,7 @@ packages=(
   libbenchmark-dev     # benchmarks
   gnuplot-nox          # plots (pngcairo terminal)
 )
+if [ $# -gt 0 ]; then packages=("$@"); else packages=("${default_packages[@]}"); fi
 
 missing=()
 for p in "${packages[@]}"; do

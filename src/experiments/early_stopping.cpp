@@ -76,6 +76,22 @@ std::vector<CurvePoint> mean_curve(const std::vector<SeedResult>& seeds, double 
   return curve;
 }
 
+// A seed curve as plot columns: epoch, mean, and the range over seeds.
+struct CurveColumns {
+  std::vector<double> x, y, lo, hi;
+};
+
+CurveColumns curve_columns(const std::vector<CurvePoint>& curve) {
+  CurveColumns c;
+  for (const auto& p : curve) {
+    c.x.push_back(static_cast<double>(p.epoch));
+    c.y.push_back(p.spread.mean);
+    c.lo.push_back(p.spread.min);
+    c.hi.push_back(p.spread.max);
+  }
+  return c;
+}
+
 Json spread_json(const Spread& s) {
   if (s.count == 0) return Json{{"count", 0}, {"mean", nullptr}};
   return Json{{"count", s.count}, {"mean", s.mean}, {"sd", s.sd}, {"ci95", s.ci95}, {"min", s.min}, {"max", s.max}};
@@ -195,13 +211,7 @@ std::vector<std::string> write_plots(const std::vector<SeedResult>& seeds, const
     p.ylabel = "KL";
     p.logy = true;
     const auto a = mean_curve(seeds, &StudyRow::kl_a);
-    std::vector<double> x, y, lo, hi;
-    for (const auto& c : a) {
-      x.push_back(static_cast<double>(c.epoch));
-      y.push_back(c.spread.mean);
-      lo.push_back(c.spread.min);
-      hi.push_back(c.spread.max);
-    }
+    const auto [x, y, lo, hi] = curve_columns(a);
     if (several) p.series.push_back(Series::band("(a) range over seeds", x, lo, hi));
     p.series.push_back(Series::line(fmt::format("(a) score-integrated, t0 = {}", s.kl.t0), x, y));
     const auto b = mean_curve(seeds, &StudyRow::kl_b);
@@ -269,13 +279,7 @@ std::vector<std::string> write_plots(const std::vector<SeedResult>& seeds, const
                           format_significant(s.memorization.ratio_threshold, 3));
     p.xlabel = "epoch";
     p.ylabel = "memorized fraction";
-    std::vector<double> x, y, lo, hi;
-    for (const auto& c : m) {
-      x.push_back(static_cast<double>(c.epoch));
-      y.push_back(c.spread.mean);
-      lo.push_back(c.spread.min);
-      hi.push_back(c.spread.max);
-    }
+    const auto [x, y, lo, hi] = curve_columns(m);
     if (several) p.series.push_back(Series::band("range over seeds", x, lo, hi));
     p.series.push_back(Series::line_points("mean", x, y));
     if (try_render(p, dir / "plots" / "memorization.png", warnings)) written.push_back("plots/memorization.png");
@@ -287,13 +291,7 @@ std::vector<std::string> write_plots(const std::vector<SeedResult>& seeds, const
     p.title = "denoising loss (epoch mean)";
     p.xlabel = "epoch";
     p.ylabel = "loss";
-    std::vector<double> x, y, lo, hi;
-    for (const auto& c : mean_curve(seeds, &StudyRow::train_loss)) {
-      x.push_back(static_cast<double>(c.epoch));
-      y.push_back(c.spread.mean);
-      lo.push_back(c.spread.min);
-      hi.push_back(c.spread.max);
-    }
+    const auto [x, y, lo, hi] = curve_columns(mean_curve(seeds, &StudyRow::train_loss));
     if (!x.empty()) {
       if (several) p.series.push_back(Series::band("range over seeds", x, lo, hi));
       p.series.push_back(Series::line("mean", x, y));
