@@ -495,6 +495,7 @@ void EarlyStoppingExperiment::run(const Config& config, const RunOptions& option
     summary["kl"] = no_kl;
   }
   if (with_b) summary["kl_b"] = definition_json(seeds, &StudyRow::kl_b, def_b);
+  Spread memorized_final;  // the memorized fraction at the last epoch, over seeds
   if (settings.memorization_every > 0) {
     std::vector<double> fraction, distance;
     for (const auto& sr : seeds) {
@@ -506,7 +507,7 @@ void EarlyStoppingExperiment::run(const Config& config, const RunOptions& option
                                    "training point is over {} times closer than the second nearest",
                                    settings.memorization_samples, settings.memorization_steps,
                                    format_significant(1.0 / settings.memorization.ratio_threshold, 3))},
-        {"final_fraction", spread_json(spread(fraction))},
+        {"final_fraction", spread_json(memorized_final = spread(fraction))},
         {"final_mean_nn_distance", spread_json(spread(distance))}};
   }
   if (with_b) {
@@ -575,12 +576,7 @@ void EarlyStoppingExperiment::run(const Config& config, const RunOptions& option
   if (exact) md += "- " + headline(summary["kl_a"], "KL (a), seed mean") + "\n";
   if (with_b) md += "- " + headline(summary["kl_b"], "KL (b), seed mean") + "\n";
   if (settings.memorization_every > 0)
-    md += fmt::format("- memorized fraction at the last epoch: {}\n", pm(spread([&] {
-                        std::vector<double> v;
-                        for (const auto& sr : seeds)
-                          v.push_back(curve_facts(sr.rows, &StudyRow::memorized_fraction).final);
-                        return v;
-                      }())));
+    md += fmt::format("- memorized fraction at the last epoch: {}\n", pm(memorized_final));
   if (exact)
     md += fmt::format(
         "- Oracle floors (a): population {} (a perfect learner: the smoothing floor), empirical {} (the "
