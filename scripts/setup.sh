@@ -15,6 +15,7 @@ default_packages=(
   libgtest-dev libgmock-dev  # tests
   libbenchmark-dev     # benchmarks
   gnuplot-nox          # plots (pngcairo terminal)
+  libopenmpi-dev openmpi-bin  # sweeps over MPI ranks (mpirun -n K diffgen sweep ...)
 )
 if [ $# -gt 0 ]; then packages=("$@"); else packages=("${default_packages[@]}"); fi
 

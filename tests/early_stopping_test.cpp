@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -48,24 +49,77 @@ fs::path fresh_dir(const std::string& name) {
   return d;
 }
 
-// A short run: 30 epochs, KL (a) every 5, KL (b) every 15.
-const std::string kShort = "--set epochs=30 --set kl.every=5 --set kl_ode.every=15 --set plot.epochs=0,15,30 --quiet";
+// A short run: 30 epochs, KL (a) every 5, KL (b) every 15, memorization every 15 (100 samples).
+const std::string kShort =
+    "--set epochs=30 --set kl.every=5 --set kl_ode.every=15 --set plot.epochs=0,15,30 --set memorization.every=15 "
+    "--set memorization.samples=100 --set memorization.steps=100 --quiet";
 
 TEST(EarlyStopping, WritesEveryOutput) {
   const fs::path out = fresh_dir("outputs");
   const Result r = run_diffgen("run early-stopping " + kShort + " --out " + out.string());
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  for (const char* f : {"config.toml", "metrics.csv", "densities.csv", "summary.json", "report.md", "plots/kl.png",
-                        "plots/densities.png", "plots/loss.png"})
+  for (const char* f :
+       {"config.toml", "metrics.csv", "densities.csv", "summary.json", "report.md", "plots/kl.png",
+        "plots/densities.png", "plots/loss.png", "plots/kl_small.png", "plots/weights.png", "plots/memorization.png"})
     EXPECT_TRUE(fs::exists(out / f)) << f;
   const std::string csv = read_file(out / "metrics.csv");
-  EXPECT_EQ(csv.substr(0, csv.find('\n')), "seed,epoch,steps,train_loss,kl_a,kl_b,memorized_fraction,nn_distance");
+  // The columns from before the memorization measures keep their names and places.
+  EXPECT_EQ(csv.substr(0, csv.find('\n')),
+            "seed,epoch,steps,train_loss,kl_a,kl_b,memorized_fraction,nn_distance,kl_a_small,kl_emp_a,kl_emp_a_small,"
+            "weight_right,memorized_baseline,nn_distance_fresh,closer_to_train");
   // Epochs 0..30: 31 rows of data plus the header.
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 32);
   const std::string summary = read_file(out / "summary.json");
-  for (const char* key : {"\"kl_a\"", "\"kl_b\"", "\"floors\"", "\"population_a\"", "\"empirical_a\"", "\"min\"",
-                          "\"epoch_of_min\"", "\"final\""})
+  for (const char* key : {"\"kl_a\"",
+                          "\"kl_b\"",
+                          "\"floors\"",
+                          "\"population_a\"",
+                          "\"empirical_a\"",
+                          "\"min\"",
+                          "\"epoch_of_min\"",
+                          "\"final\"",
+                          "\"kl_a_small\"",
+                          "\"kl_emp_a\"",
+                          "\"kl_emp_a_small\"",
+                          "\"weight_right\"",
+                          "\"population_a_small\"",
+                          "\"empirical_a_small\"",
+                          "\"population_emp_a_small\"",
+                          "\"memorization_reading\"",
+                          "\"baseline\"",
+                          "\"final_excess_fraction\"",
+                          "\"closer_to_train\"",
+                          "\"points_to\""})
     EXPECT_NE(summary.find(key), std::string::npos) << key;
+  const std::string report = read_file(out / "report.md");
+  for (const char* words : {"Memorization measures at the last epoch", "KL at t0 = 0.01", "fresh target samples",
+                            "KL to the target *below* its KL to the empirical density"})
+    EXPECT_NE(report.find(words), std::string::npos) << words;
+  fs::remove_all(out);
+}
+
+// The memorization measures with their references: the memorized training
+// set's KL at t0_small is far above the perfect learner's and above its own
+// at t0 = 0.065; fresh target samples score the baseline.
+TEST(EarlyStopping, SummaryHoldsTheMemorizationReferences) {
+  const fs::path out = fresh_dir("memorization");
+  const Result r = run_diffgen("run early-stopping " + kShort + " --out " + out.string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto summary = nlohmann::json::parse(read_file(out / "summary.json"));
+  const auto& floors = summary.at("floors");
+  const double population = floors.at("population_a_small").at("mean").get<double>();
+  const double empirical = floors.at("empirical_a_small").at("mean").get<double>();
+  EXPECT_GT(empirical, 300 * population);
+  EXPECT_GT(empirical, 2.5 * floors.at("empirical_a").at("mean").get<double>());
+  // A perfect learner is farther from the empirical density than from the target.
+  EXPECT_GT(floors.at("population_emp_a_small").at("mean").get<double>(), 100 * population);
+  // Fresh target samples: the ratio threshold (1/3) and ½ nearer to the training set, within 4 binomial SE.
+  const auto& baseline = summary.at("memorization").at("baseline");
+  EXPECT_NEAR(baseline.at("fraction").at("mean").get<double>(), 1.0 / 3.0, 4 * std::sqrt(2.0 / 9.0 / 100));
+  EXPECT_NEAR(baseline.at("closer_to_train").at("mean").get<double>(), 0.5, 4 * std::sqrt(0.25 / 100));
+  const auto& reading = summary.at("memorization_reading");
+  for (const char* measure : {"kl", "nn_ratio", "distance"}) EXPECT_TRUE(reading.contains(measure)) << measure;
+  EXPECT_EQ(reading.at("kl").at("t0").get<double>(), 0.01);
   fs::remove_all(out);
 }
 
@@ -129,6 +183,8 @@ TEST(EarlyStopping, ContradictorySettingsAreRefusedBeforeAnythingIsWritten) {
       {"--set kl.hi=5", {"kl.lo/kl.hi", "does not cover", "target.mu"}},
       {"--set kl.lo=3 --set kl.hi=2", {"kl.lo", "kl.hi"}},
       {"--set kl.points=100", {"kl.points", "100", "4k + 1"}},
+      {"--set kl.t0_small=0.1", {"kl.t0_small", "kl.t0", "0.065"}},
+      {"--set output_scaling=mean-field", {"output_scaling", "fixed, width"}},
       {"--set embed_dim=3", {"embed_dim", "even"}},
       {"--set sde.kind=vp --set sde.beta_min=30", {"sde.beta_max", "sde.beta_min"}},
       {"--set plot.epochs=10,x", {"plot.epochs", "'x'"}},

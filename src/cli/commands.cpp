@@ -13,6 +13,7 @@
 #include "core/interrupt.hpp"
 #include "core/io.hpp"
 #include "core/parallel.hpp"
+#include "experiments/sweep.hpp"
 #include "report/table.hpp"
 
 namespace diffgen::cli {
@@ -33,10 +34,10 @@ std::vector<std::string> experiment_names() {
 }
 
 // A fresh folder: the default name gets -2, -3, ... when two runs start in the same second.
-fs::path prepare_out_dir(const RunArgs& args) {
+fs::path prepare_out_dir(const std::optional<fs::path>& out_dir, std::string_view default_name) {
   std::error_code ec;
-  if (args.out_dir) {
-    const fs::path& dir = *args.out_dir;
+  if (out_dir) {
+    const fs::path& dir = *out_dir;
     fs::create_directories(dir, ec);
     if (ec || !fs::is_directory(dir)) {
       throw ConfigError(fmt::format("cannot create output folder '{}': {}", dir.string(),
@@ -44,7 +45,7 @@ fs::path prepare_out_dir(const RunArgs& args) {
     }
     return dir;
   }
-  const fs::path base = default_out_dir(args.experiment, std::time(nullptr));
+  const fs::path base = default_out_dir(default_name, std::time(nullptr));
   fs::create_directories(base.parent_path(), ec);
   if (ec) throw ConfigError(fmt::format("cannot create folder '{}': {}", base.parent_path().string(), ec.message()));
   constexpr int kMaxAttempts = 1000;
@@ -227,9 +228,14 @@ int list_experiments() {
   return 0;
 }
 
-int describe_experiment(std::string_view name) {
+int describe_experiment(std::string_view name, bool as_toml) {
   const Experiment& experiment = require_experiment(name);
   const Schema schema = experiment.schema();
+  if (as_toml) {
+    fmt::print("# diffgen run {} — the default preset (`diffgen describe {} --toml`).\n# {}\n\n{}", experiment.name(),
+               experiment.name(), experiment.purpose(), Config(schema).to_toml());
+    return 0;
+  }
   Table table({"key", "type", "default", "allowed", "description"});
   for (std::size_t j = 0; j < table.num_columns(); ++j) table.set_align(j, Align::Left);
   for (const auto& spec : schema.keys()) {
@@ -260,9 +266,60 @@ int run_experiment(const RunArgs& args) {
   const Config config = resolve_config(experiment, args);
   experiment.validate(config);
   if (args.threads) set_num_threads(*args.threads);
-  const fs::path dir = prepare_out_dir(args);
+  const fs::path dir = prepare_out_dir(args.out_dir, args.experiment);
   write_file_atomic(dir / "config.toml", config_file_text(config, args, seeds));
   return execute(experiment, config, dir, seeds, false, args.quiet);
+}
+
+int run_sweep_command(const SweepArgs& args, Communicator& comm) {
+  if (args.threads && *args.threads < 1)
+    throw ConfigError(fmt::format("--threads = {} is out of range: must be >= 1", *args.threads));
+  // Every rank reads the file (on several machines, each needs a copy) and
+  // checks it before anything is created on disk.
+  const SweepPlan plan = parse_sweep_file(args.file);
+  if (args.threads) set_num_threads(*args.threads);
+  std::string dir_text, error;
+  if (comm.is_root()) {
+    try {
+      dir_text = prepare_out_dir(args.out_dir, "sweep-" + plan.experiment->name()).string();
+    } catch (const ConfigError& e) {
+      error = e.what();
+    }
+  }
+  dir_text = comm.broadcast(error.empty() ? "ok:" + dir_text : "error:" + error);
+  if (dir_text.rfind("error:", 0) == 0) throw ConfigError(dir_text.substr(6));
+  const fs::path dir = dir_text.substr(3);
+
+  SweepOptions options;
+  options.out_dir = dir;
+  options.quiet = args.quiet || !comm.is_root();
+  options.progress = comm.is_root() && ::isatty(STDERR_FILENO) && !args.quiet;
+  if (comm.is_root() && !args.quiet) {
+    fmt::print(stderr, "diffgen: sweeping {} over {} points ({} combination{} x {} seed{}) on {} rank{} x {} thread{} into {}\n",
+               plan.experiment->name(), plan.num_points(), plan.num_combinations(),
+               plan.num_combinations() == 1 ? "" : "s", plan.seeds, plan.seeds == 1 ? "" : "s", comm.size(),
+               comm.size() == 1 ? "" : "s", num_threads(), num_threads() == 1 ? "" : "s", dir.string());
+  }
+  SweepSummary summary;
+  try {
+    const InterruptHandlers handlers;
+    summary = run_sweep(plan, options, comm);
+  } catch (const Interrupted& e) {
+    std::fflush(stdout);
+    throw Interrupted(fmt::format("{}\nContinue with: diffgen sweep {} --out {}", e.what(),
+                                  shell_word(args.file.string()), shell_word(dir.string())));
+  }
+  if (!comm.is_root()) return 0;
+  std::fflush(stdout);
+  if (args.quiet) {
+    fmt::print("{}\n", dir.string());
+  } else {
+    fmt::print("{} points: {} computed now, {} already finished{}. Outputs in {}: {}\n", summary.points,
+               summary.computed, summary.skipped,
+               summary.failed > 0 ? fmt::format(", {} stopped early (see report.md)", summary.failed) : "",
+               dir.string(), join(output_names(dir), ", "));
+  }
+  return 0;
 }
 
 }  // namespace diffgen::cli

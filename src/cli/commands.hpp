@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/config.hpp"
+#include "experiments/communicator.hpp"
 #include "experiments/experiment.hpp"
 
 namespace diffgen::cli {
@@ -54,10 +55,24 @@ std::filesystem::path default_out_dir(std::string_view experiment, std::time_t n
 // `diffgen list`: each experiment and its one-line purpose.
 int list_experiments();
 // `diffgen describe NAME`: every key with its type, default, range or choices and meaning.
-int describe_experiment(std::string_view name);
+// With `as_toml`, the defaults as a TOML preset instead (every key with its
+// meaning as a comment; `--config` accepts it as is).
+int describe_experiment(std::string_view name, bool as_toml = false);
 // `diffgen run ...`, or `diffgen run NAME --resume DIR`. Errors propagate as
 // diffgen::Error with their exit code; a run stopped by SIGINT/SIGTERM throws
 // Interrupted (exit code 130) whose message says how to resume it.
 int run_experiment(const RunArgs& args);
+
+struct SweepArgs {
+  std::filesystem::path file;                    // the sweep file (experiments/sweep.hpp)
+  std::optional<std::filesystem::path> out_dir;  // default: runs/sweep-EXPERIMENT-<UTC timestamp>
+  std::optional<int> threads;                    // per rank; default: every core
+  bool quiet = false;
+};
+
+// `diffgen sweep FILE [--out DIR]`, on every rank of `comm` (one process, or
+// MPI ranks under mpirun). Rank 0 prints and writes; a second call with the
+// same --out continues the sweep.
+int run_sweep_command(const SweepArgs& args, Communicator& comm);
 
 }  // namespace diffgen::cli

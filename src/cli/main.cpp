@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cli/commands.hpp"
+#include "cli/mpi_communicator.hpp"
 #include "core/error.hpp"
 #include "core/interrupt.hpp"
 
@@ -55,8 +56,32 @@ int run_cli(int argc, char** argv) {
   std::string describe_name;
   CLI::App* describe = app.add_subcommand("describe", "List an experiment's settings: type, default, range, meaning.");
   describe->add_option("EXPERIMENT", describe_name, "Experiment name (see `diffgen list`).")->required();
+  bool describe_toml = false;
+  describe->add_flag("--toml", describe_toml,
+                     "Print the defaults as a TOML file with every key and its meaning (a preset to edit and pass "
+                     "to --config).");
 
   CLI::App* list = app.add_subcommand("list", "List the experiments and what each one shows.");
+
+  diffgen::cli::SweepArgs sweep_args;
+  std::string sweep_out;
+  int sweep_threads = 0;
+  CLI::App* sweep = app.add_subcommand(
+      "sweep", "Run an experiment over a grid of settings x seeds (all cores; MPI ranks under mpirun).");
+  sweep->add_option("FILE", sweep_args.file, "Sweep file (TOML): experiment, seeds, [set] and [grid].")->required();
+  CLI::Option* sweep_out_opt = sweep->add_option(
+      "--out", sweep_out,
+      "Output folder (default: runs/sweep-EXPERIMENT-<UTC timestamp>). Given again, the sweep continues there, "
+      "skipping the points already finished.");
+  CLI::Option* sweep_threads_opt =
+      sweep->add_option("--threads", sweep_threads, "Worker threads per process (default: all cores).");
+  sweep->add_flag("--quiet,-q", sweep_args.quiet, "No progress or table; print only the output folder.");
+  sweep->footer(
+      "Example file:\n"
+      "  experiment = \"early-stopping\"\n  seeds = 5\n  [set]\n  epochs = 1000\n  [grid]\n"
+      "  \"target.mu\" = [1.0, 3.0, 5.0]\n"
+      "Writes sweep.toml, points/, points.csv, aggregate.csv, scalars.csv, summary.json, plots/*.png and report.md.\n"
+      "Over several processes or machines: mpirun -n K diffgen sweep FILE --out DIR (rank 0 writes).");
 
   try {
     app.parse(argc, argv);
@@ -64,13 +89,19 @@ int run_cli(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     fmt::print(stderr, "error: {}\n", e.what());
-    const CLI::App* sub = run->parsed() ? run : describe->parsed() ? describe : nullptr;
+    const CLI::App* sub = run->parsed() ? run : describe->parsed() ? describe : sweep->parsed() ? sweep : nullptr;
     fmt::print(stderr, "Run `diffgen{} --help` for usage.\n", sub ? " " + sub->get_name() : "");
     return kUsageExitCode;
   }
 
   if (list->parsed()) return diffgen::cli::list_experiments();
-  if (describe->parsed()) return diffgen::cli::describe_experiment(describe_name);
+  if (sweep->parsed()) {
+    if (sweep_out_opt->count() > 0) sweep_args.out_dir = sweep_out;
+    if (sweep_threads_opt->count() > 0) sweep_args.threads = sweep_threads;
+    const auto comm = diffgen::cli::make_communicator();
+    return diffgen::cli::run_sweep_command(sweep_args, *comm);
+  }
+  if (describe->parsed()) return diffgen::cli::describe_experiment(describe_name, describe_toml);
   if (config_opt->count() > 0) args.config_file = config_file;
   if (out_opt->count() > 0) args.out_dir = out_dir;
   if (threads_opt->count() > 0) args.threads = threads;

@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <system_error>
@@ -64,6 +66,15 @@ void check_finite(const nlohmann::json& value, const std::string& pointer) {
 }
 
 }  // namespace
+
+std::string read_text_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw DataError(fmt::format("cannot read '{}': {}", path.string(), std::strerror(errno)));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) throw DataError(fmt::format("cannot read '{}': read error", path.string()));
+  return text.str();
+}
 
 void write_file_atomic(const fs::path& path, std::string_view contents) {
   fs::path parent = path.parent_path();

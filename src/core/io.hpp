@@ -23,6 +23,9 @@ namespace diffgen {
 // (exit code 3) naming the file and the system's reason.
 void write_file_atomic(const std::filesystem::path& path, std::string_view contents);
 
+// The whole file as bytes. Throws DataError naming the file when it cannot be read.
+std::string read_text_file(const std::filesystem::path& path);
+
 // Shortest decimal text that reads back to exactly `x` ("0.1", "1e-10").
 std::string format_double(double x);
 

@@ -63,6 +63,19 @@ TEST_F(IoTest, AtomicWriteCreatesParentFolders) {
   EXPECT_EQ(read(path), "x");
 }
 
+TEST_F(IoTest, ReadTextFileReturnsTheBytesAndNamesAMissingFile) {
+  const fs::path path = dir_ / "bytes.bin";
+  const std::string bytes("a\0b\r\nc", 6);
+  write_file_atomic(path, bytes);
+  EXPECT_EQ(read_text_file(path), bytes);
+  try {
+    read_text_file(dir_ / "absent.txt");
+    FAIL() << "expected DataError";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("absent.txt"), std::string::npos);
+  }
+}
+
 TEST_F(IoTest, AtomicWriteFailureIsADataErrorAndKeepsTheOldFile) {
   const fs::path path = dir_ / "keep.txt";
   write_file_atomic(path, "old");

@@ -6,16 +6,46 @@
 
 namespace diffgen {
 
+namespace {
+
+// P(|T| <= t) for Student's t with integer `dof`, by the classical finite
+// series in θ = atan(t / √dof) (Abramowitz & Stegun 26.7.3–26.7.4).
+double t_two_sided_mass(double t, int dof) {
+  const double theta = std::atan(t / std::sqrt(static_cast<double>(dof)));
+  const double s = std::sin(theta), c2 = std::cos(theta) * std::cos(theta);
+  if (dof % 2 == 0) {
+    double term = 1, sum = 1;
+    for (int k = 2; k <= dof - 2; k += 2) {
+      term *= c2 * (k - 1) / k;
+      sum += term;
+    }
+    return s * sum;
+  }
+  if (dof == 1) return 2 * theta / M_PI;
+  double term = 1, sum = 1;
+  for (int k = 3; k <= dof - 2; k += 2) {
+    term *= c2 * (k - 1) / k;
+    sum += term;
+  }
+  return 2 / M_PI * (theta + s * std::cos(theta) * sum);
+}
+
+}  // namespace
+
 double student_t975(int dof) {
-  // Exact to 3 decimals for dof <= 30 (standard tables); beyond, the normal
-  // quantile with the first Cornish–Fisher correction.
-  static constexpr double kTable[] = {12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-                                      2.201,  2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-                                      2.080,  2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042};
   if (dof < 1) return std::numeric_limits<double>::quiet_NaN();
-  if (dof <= 30) return kTable[dof - 1];
-  const double z = 1.959963984540054;
-  return z + (z * z * z + z) / (4.0 * dof);
+  if (dof > 10000) {  // the series costs O(dof); Cornish–Fisher is exact to ~1e-12 here
+    const double z = 1.959963984540054, n = dof;
+    return z + (z * z * z + z) / (4 * n) + (5 * std::pow(z, 5) + 16 * z * z * z + 3 * z) / (96 * n * n);
+  }
+  // Bisection on P(|T| <= t) = 0.95, which is increasing in t; the quantile
+  // lies in [1.9, 12.71] for every dof >= 1.
+  double lo = 1.9, hi = 12.71;
+  for (int i = 0; i < 200 && hi - lo > 1e-13; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    (t_two_sided_mass(mid, dof) < 0.95 ? lo : hi) = mid;
+  }
+  return 0.5 * (lo + hi);
 }
 
 Spread spread(const std::vector<double>& values) {

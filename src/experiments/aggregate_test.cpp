@@ -16,7 +16,7 @@ TEST(Aggregate, SpreadOfKnownValues) {
   EXPECT_DOUBLE_EQ(s.sd, std::sqrt(14.0 / 3.0));  // deviations -2, -1, 0, 3
   EXPECT_DOUBLE_EQ(s.min, 1.0);
   EXPECT_DOUBLE_EQ(s.max, 6.0);
-  EXPECT_NEAR(s.ci95, 3.182 * std::sqrt(14.0 / 3.0) / 2.0, 1e-12);
+  EXPECT_NEAR(s.ci95, 3.182446305 * std::sqrt(14.0 / 3.0) / 2.0, 1e-8);
 }
 
 TEST(Aggregate, SingleAndEmpty) {
@@ -26,8 +26,15 @@ TEST(Aggregate, SingleAndEmpty) {
 }
 
 TEST(Aggregate, StudentQuantiles) {
-  EXPECT_DOUBLE_EQ(student_t975(4), 2.776);
-  EXPECT_NEAR(student_t975(1000), 1.962, 1e-3);
+  // Reference quantiles t_{0.975, dof} to 10 digits (R: qt(0.975, dof)).
+  EXPECT_NEAR(student_t975(1), 12.70620474, 1e-7);
+  EXPECT_NEAR(student_t975(2), 4.302652730, 1e-8);
+  EXPECT_NEAR(student_t975(4), 2.776445105, 1e-8);
+  EXPECT_NEAR(student_t975(9), 2.262157163, 1e-8);
+  EXPECT_NEAR(student_t975(30), 2.042272456, 1e-8);
+  EXPECT_NEAR(student_t975(1000), 1.962339081, 1e-8);
+  EXPECT_NEAR(student_t975(100000), 1.9599877, 1e-7);  // z + (z³ + z)/(4·dof) to 1e-9
+  EXPECT_TRUE(std::isnan(student_t975(0)));
 }
 
 }  // namespace

@@ -16,6 +16,9 @@ class EarlyStoppingExperiment final : public Experiment {
   Schema schema() const override;
   void validate(const Config& config) const override;
   void run(const Config& config, const RunOptions& options) const override;
+  // One seed for `diffgen sweep` (early_stopping_sweep.cpp).
+  bool sweepable() const override { return true; }
+  SeedTable run_seed(const Config& config, Index seed_index) const override;
 };
 
 }  // namespace diffgen

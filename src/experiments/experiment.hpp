@@ -4,12 +4,14 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/config.hpp"
+#include "core/types.hpp"
 
 namespace diffgen {
 
@@ -21,6 +23,18 @@ struct RunOptions {
   // Continue the run already in out_dir from its checkpoints (out_dir/checkpoints)
   // instead of starting over; the config and seeds must be the run's own.
   bool resume = false;
+};
+
+// One seed of an experiment as tidy numbers, for sweeps (experiments/sweep.hpp):
+// rows indexed by `keys` (e.g. epoch) with one column per metric, plus the
+// seed's headline numbers. Every seed of an experiment has the same columns.
+struct SeedTable {
+  std::vector<std::string> keys;          // index columns, e.g. {"epoch"}
+  std::vector<std::string> metrics;       // measured columns
+  std::vector<std::vector<double>> rows;  // keys then metrics; NaN where not measured
+  std::map<std::string, double> scalars;  // headline numbers (best KL, its epoch, ...); NaN when undefined
+  std::string failure;                    // empty: the seed completed; else why it stopped (rows up to there)
+  bool interrupted = false;               // a stop was requested before it finished: discard it
 };
 
 class Experiment {
@@ -41,6 +55,14 @@ class Experiment {
   // When interrupt_requested() (core/interrupt.hpp), saves checkpoints and
   // throws Interrupted; run again with options.resume to continue.
   virtual void run(const Config& config, const RunOptions& options) const = 0;
+
+  // Whether run_seed is implemented, i.e. `diffgen sweep` can grid this experiment.
+  virtual bool sweepable() const { return false; }
+  // Runs seed k (streams of (seed, k), as in run()) and returns its numbers
+  // without writing files. Numerical failures are recorded in the table, not
+  // thrown; interrupt_requested() sets `interrupted`. Called concurrently for
+  // different points: must not touch shared state.
+  virtual SeedTable run_seed(const Config& config, Index seed_index) const;
 };
 
 // All experiments, in `list` order.

@@ -11,8 +11,10 @@
 
 #include "core/error.hpp"
 #include "core/interrupt.hpp"
+#include "core/io.hpp"
 #include "core/parallel.hpp"
 #include "data/points_file.hpp"
+#include "likelihood/score_integration.hpp"
 #include "models/oracles.hpp"
 #include "sampling/samplers.hpp"
 #include "sampling/time_grid.hpp"
@@ -22,6 +24,11 @@ namespace diffgen {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// Stream ids (after kStreamEval, k) of the fresh target samples of the
+// memorization baseline; generated samples use (kStreamEval, k, epoch), and
+// epochs never reach this value.
+constexpr std::uint64_t kFreshSamples = ~std::uint64_t{0};
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -73,6 +80,12 @@ bool kl_b_due(const TrainingStudySettings& s, Index epoch) {
 bool memorization_due(const TrainingStudySettings& s, Index epoch) {
   return s.memorization_every > 0 && (epoch % s.memorization_every == 0 || epoch == s.epochs);
 }
+// The memorization sampler's time grid, from T down to the training's eps.
+Vector memorization_grid(const TrainingStudySettings& s, const Sde& sde) {
+  return s.memorization_time_grid == "uniform" ? uniform_time_grid(sde.T(), s.trainer.eps, s.memorization_steps)
+                                               : geometric_time_grid(sde.T(), s.trainer.eps, s.memorization_steps);
+}
+
 bool evaluation_due(const TrainingStudySettings& s, Index epoch) {
   return kl_a_due(s, epoch) || kl_b_due(s, epoch) || memorization_due(s, epoch);
 }
@@ -80,7 +93,7 @@ bool evaluation_due(const TrainingStudySettings& s, Index epoch) {
 // A KL that cannot be computed from a trained model (a non-finite score) means
 // training has run away even if the loss still looked finite.
 template <class F>
-KlSummary diverged_if_fails(Index epoch, const char* what, F&& f) {
+auto diverged_if_fails(Index epoch, const char* what, F&& f) {
   try {
     return f();
   } catch (const NumericalError& e) {
@@ -89,6 +102,30 @@ KlSummary diverged_if_fails(Index epoch, const char* what, F&& f) {
 }
 
 }  // namespace
+
+double effective_output_scale(const std::string& output_scaling, double output_scale, Index hidden) {
+  if (output_scaling == "fixed") return output_scale;
+  // The reference's c = 1/16 belongs to its H = 16. The output sums H terms of
+  // random sign, so c ∝ 1/√H keeps its size at initialization, and the change
+  // one SGD step makes to it (∝ c²·H), independent of H (the NTK scaling);
+  // c ∝ 1/H would also stop the divergence but slow training down H-fold.
+  if (output_scaling == "width") return output_scale * std::sqrt(16.0 / static_cast<double>(hidden));
+  throw ConfigError("output_scaling = '" + output_scaling + "' is not allowed (allowed: fixed, width)");
+}
+
+Grid grid_resolving(const Grid& grid, double bandwidth, const std::string& key) {
+  const double h_max = bandwidth / kMinNodesPerBandwidth;
+  if (grid.step() <= h_max) return grid;
+  // The fewest 4k + 1 nodes with step <= h_max.
+  const double intervals = std::ceil((grid.hi - grid.lo) / h_max / 4.0) * 4.0;
+  if (!(intervals + 1.0 <= static_cast<double>(kMaxResolvingNodes)))
+    throw ConfigError(fmt::format(
+        "{}: s(t) = {} at that time needs a KL grid step of at most {} on [{}, {}] ({} nodes per s), i.e. over {} "
+        "nodes: choose a larger {} or a narrower interval",
+        key, format_double(bandwidth), format_double(h_max), format_double(grid.lo), format_double(grid.hi),
+        kMinNodesPerBandwidth, kMaxResolvingNodes, key));
+  return Grid{grid.lo, grid.hi, static_cast<Index>(intervals) + 1};
+}
 
 void add_training_study_keys(Schema& schema) {
   schema.add_int("seed", 0, "base seed; seed k of --seeds K uses streams derived from (seed, k)", 0);
@@ -108,6 +145,12 @@ void add_training_study_keys(Schema& schema) {
   schema.add_int("hidden", 16, "mlp: hidden units H", 1, 1'000'000);
   schema.add_double("output_scale", 1.0 / 16.0, "mlp: output multiplied by c / s(t); c = 1/16 in the reference", 0.0,
                     std::nullopt, true);
+  schema.add_string("output_scaling", "fixed",
+                    "mlp: fixed uses c = output_scale for every width, as the reference does; width uses c = "
+                    "output_scale * sqrt(16 / hidden) (the same at H = 16), which keeps the initial output and the "
+                    "effect of one SGD step on it independent of H, where the fixed c makes wide networks diverge "
+                    "at lr 0.5",
+                    {"fixed", "width"});
   schema.add_int("embed_dim", 4, "width E of the Fourier time embedding (even)", 2, 4096);
   schema.add_double("embed_scale", 30.0, "frequencies of the time embedding are N(0,1)·embed_scale", 0.0, std::nullopt,
                     true);
@@ -124,9 +167,24 @@ void add_training_study_keys(Schema& schema) {
                     "empirical: the fixed training set; population: fresh samples from the target every step",
                     {"empirical", "population"});
   schema.add_int("epochs", 2000, "training epochs (passes over the training set)", 0, 100'000'000);
+  schema.add_int("switch.epoch", 0,
+                 "after this many epochs, continue with a fresh switch.optimizer at switch.lr (Li2023 Fig. 10: SGD "
+                 "then Adam); 0: never",
+                 0);
+  schema.add_string("switch.optimizer", "adam", "the optimizer after switch.epoch (its other settings as above)",
+                    {"sgd", "adam"});
+  schema.add_double("switch.lr", 1e-4, "the learning rate after switch.epoch", 0.0, std::nullopt, true);
   schema.add_int("kl.every", 10, "KL (a), the score-integrated density, every this many epochs", 1);
   schema.add_double("kl.t0", 0.065, "KL (a): diffusion time whose score is integrated (Li2023's code: 0.065)", 0.0,
                     std::nullopt, true);
+  schema.add_double(
+      "kl.t0_small", 0.01,
+      "KL (a) again at this smaller t0 (0: off; else in [eps, kl.t0)), with the KL from the empirical "
+      "oracle's density. At 0.065 a model that memorized n = 1000 points scores KL 0.007-0.012 (5 seeds), "
+      "only 4-9 times a perfect learner's 0.00145; at 0.01 (VE: s = 0.10, 10 nodes of the default grid) "
+      "it scores 0.019-0.030, ~1000 times the perfect learner's 2.6e-5. Always the fine method; the "
+      "grid's nodes are raised where s(t0_small) would span fewer than 6",
+      0.0, 1.0, false, true);
   schema.add_string("kl.reference", "clean", "KL (a) against the clean target p_0 or the smoothed p_t0",
                     {"clean", "smoothed"});
   schema.add_string("kl.method", "fine",
@@ -152,13 +210,30 @@ void add_training_study_keys(Schema& schema) {
   schema.add_string("data.file", "",
                     "train on the points of this .csv or .npy file (any dimension) instead of n samples of the "
                     "target; without a target density no KL is computed, the memorization of samples is");
-  schema.add_int("memorization.every", 0,
-                 "memorization of generated samples (nearest-neighbour ratio, THEORY.md §8) every this many epochs "
-                 "(0: never). Costs about 75 ms per evaluation at the defaults; in 1-D even samples of the target "
-                 "itself often fall under the ratio threshold, so compare with a baseline before reading it as copying",
+  schema.add_int("memorization.every", 500,
+                 "memorization of generated samples (THEORY.md §8) every this many epochs (0: never): the fraction "
+                 "whose nearest-neighbour ratio is under the threshold, the mean distances to the training set and "
+                 "to a fresh target sample of its size, and the fraction nearer to the former; each beside its value "
+                 "for fresh target samples (the baseline: in 1-D a ratio fraction equal to the threshold, 1/3, and ½ "
+                 "nearer). 30 to 60 ms per evaluation at the defaults",
                  0);
   schema.add_int("memorization.samples", 500, "memorization: samples generated from the model", 1, 1'000'000);
-  schema.add_int("memorization.steps", 500, "memorization: Euler–Maruyama steps of the reverse SDE", 1, 1'000'000);
+  schema.add_int("memorization.steps", 200,
+                 "memorization: Euler–Maruyama steps of the reverse SDE (on the geometric grid 100 to 500 steps give "
+                 "the memorizer about the same fraction, 0.39-0.51 at n = 1000)",
+                 1, 1'000'000);
+  schema.add_string(
+      "memorization.time_grid", "geometric",
+      "memorization: the sampler's times from T to eps, equal ratios (geometric) or equal steps "
+      "(uniform). Copies are made in the last steps: on the uniform grid the last one starts at "
+      "s = 0.045, which blurs a memorizer's samples over many training points (n = 1000: its "
+      "nearest-neighbour fraction 0.31 against fresh samples' 0.30; geometric, 200 steps: 0.45-0.51 against "
+      "0.30-0.35, 5 seeds)",
+      {"geometric", "uniform"});
+  schema.add_bool("memorization.memorizer", false,
+                  "memorization: also sample the empirical oracle (the model that memorized the training set) with "
+                  "the same sampler, once per seed, for the memorizer's end of the sample measures; its score costs "
+                  "O(n) per point: seconds per seed at n = 1000 (5 to 10 s on one core)");
   schema.add_double("memorization.threshold", 1.0 / 3.0,
                     "memorization: a sample is a copy when its nearest training point is this many times closer than "
                     "the second nearest",
@@ -185,7 +260,8 @@ TrainingStudySettings TrainingStudySettings::from_config(const Config& c) {
 
   s.model = c.get_string("model");
   s.mlp.hidden = c.get_int("hidden");
-  s.mlp.output_scale = c.get_double("output_scale");
+  s.output_scaling = c.get_string("output_scaling");
+  s.mlp.output_scale = effective_output_scale(s.output_scaling, c.get_double("output_scale"), s.mlp.hidden);
   s.mlp.embed_dim = c.get_int("embed_dim");
   s.mlp.embed_scale = c.get_double("embed_scale");
   require(s.mlp.embed_dim % 2 == 0, "embed_dim = " + format_value(c.get("embed_dim")) + " must be even");
@@ -205,6 +281,13 @@ TrainingStudySettings TrainingStudySettings::from_config(const Config& c) {
   s.trainer.eps = eps;
   s.trainer.loss = c.get_string("loss");
   s.epochs = c.get_int("epochs");
+  s.switch_epoch = c.get_int("switch.epoch");
+  s.switch_optimizer = opt;
+  s.switch_optimizer.name = c.get_string("switch.optimizer");
+  s.switch_optimizer.lr = c.get_double("switch.lr");
+  require(s.switch_epoch < s.epochs || s.switch_epoch == 0,
+          "switch.epoch = " + format_value(c.get("switch.epoch")) +
+              " must be below epochs = " + format_value(c.get("epochs")) + " (0: no switch)");
 
   s.kl_every = c.get_int("kl.every");
   s.kl.t0 = c.get_double("kl.t0");
@@ -233,6 +316,19 @@ TrainingStudySettings TrainingStudySettings::from_config(const Config& c) {
               "] does not cover the target's mass: it needs at least [-" + format_value(reach) + ", " +
               format_value(reach) + "] (target.mu + 6 sqrt(target.var))");
 
+  // KL (a) at the smaller t0: the empirical oracle's density there has bumps
+  // of width s(t0_small) on the training points, which the grid must resolve.
+  s.kl_small.t0 = c.get_double("kl.t0_small");
+  s.kl_small.reference = s.kl.reference;
+  s.kl_small.method = "fine";
+  s.kl_small.grid = s.kl.grid;
+  if (s.kl_small.t0 > 0.0) {
+    require(s.kl_small.t0 >= eps && s.kl_small.t0 < s.kl.t0,
+            "kl.t0_small = " + format_value(c.get("kl.t0_small")) + " must be 0 (off) or lie in [eps, kl.t0) = [" +
+                format_value(eps) + ", " + format_value(c.get("kl.t0")) + ")");
+    s.kl_small.grid = grid_resolving(s.kl.grid, make_sde(s.sde)->s(s.kl_small.t0), "kl.t0_small");
+  }
+
   s.kl_ode_every = c.get_int("kl_ode.every");
   s.kl_ode.reference = c.get_string("kl_ode.reference");
   s.kl_ode.prior = c.get_string("kl_ode.prior");
@@ -248,11 +344,14 @@ TrainingStudySettings TrainingStudySettings::from_config(const Config& c) {
   s.memorization_every = c.get_int("memorization.every");
   s.memorization_samples = c.get_int("memorization.samples");
   s.memorization_steps = c.get_int("memorization.steps");
+  s.memorization_memorizer = c.get_bool("memorization.memorizer");
+  s.memorization_time_grid = c.get_string("memorization.time_grid");
   s.memorization.ratio_threshold = c.get_double("memorization.threshold");
 
   // Each component validates its own options; prefix messages with where they come from.
-  for (const auto& err : {s.sde.validate(), s.mlp.validate(), s.random_features.validate(), s.trainer.validate(),
-                          s.kl.validate(), s.kl_ode.validate(), s.memorization.validate()})
+  for (const auto& err :
+       {s.sde.validate(), s.mlp.validate(), s.random_features.validate(), s.trainer.validate(), s.kl.validate(),
+        s.kl_ode.validate(), s.memorization.validate(), s.kl_small.t0 > 0.0 ? s.kl_small.validate() : std::string()})
     if (!err.empty()) throw ConfigError(err);
   return s;
 }
@@ -287,7 +386,9 @@ void check_resumable(const StudyCheckpoint& c, const TrainingStudySettings& s, c
   const Index p = make_model(s, make_sde(s.sde), rng)->num_parameters();
   if (c.parameters.size() != p)
     bad(fmt::format("it has {} parameters; the model of these settings has {}", c.parameters.size(), p));
-  const auto& opt = s.trainer.optimizer;
+  // After the switch the trainer holds the second optimizer's state.
+  const bool switched = s.switch_epoch > 0 && c.trainer.epoch > s.switch_epoch;
+  const auto& opt = switched ? s.switch_optimizer : s.trainer.optimizer;
   const Index values = c.trainer.optimizer.values.size();
   const bool fits =
       opt.name == "adam" ? (values == 0 || values == 2 * p) : (values == 0 || (opt.momentum != 0.0 && values == p));
@@ -331,6 +432,7 @@ SeedResult run_training_study(const TrainingStudySettings& s, Index k, const std
   if (checkpointing.resume) {
     state = std::move(*checkpointing.resume);
     model->parameters() = state.parameters;
+    if (s.switch_epoch > 0 && state.trainer.epoch > s.switch_epoch) trainer.set_optimizer(s.switch_optimizer);
     trainer.set_state(state.trainer);
     result.resumed_from_epoch = saved_epoch = state.trainer.epoch;
     tick(state.trainer.epoch);
@@ -363,6 +465,7 @@ SeedResult run_training_study(const TrainingStudySettings& s, Index k, const std
         result.interrupted = true;
         return result;
       }
+      if (s.switch_epoch > 0 && epoch == s.switch_epoch + 1) trainer.set_optimizer(s.switch_optimizer);
       const double loss = trainer.run_epoch();
       state.rows.push_back({epoch, trainer.steps(), loss});
       if (evaluation_due(s, epoch)) state.kept.push_back({epoch, model->parameters()});
@@ -387,6 +490,8 @@ SeedResult run_training_study(const TrainingStudySettings& s, Index k, const std
     const KeptParameters* kept = nullptr;
     bool kl_a = false, kl_b = false, memorization = false;
     KlSummary a, b;
+    double kl_a_small = kNaN, kl_emp_a = kNaN, kl_emp_a_small = kNaN, weight_right = kNaN;
+    double quadrature_error_a_small = 0.0;
     MemorizationSummary m;
     std::optional<std::string> failure;
   };
@@ -410,11 +515,68 @@ SeedResult run_training_study(const TrainingStudySettings& s, Index k, const std
 
   const auto population = target ? make_population_oracle(target, sde) : nullptr;
   const auto empirical = make_empirical_oracle(data, sde);
+
+  // The empirical oracle's density p_emp,t0 at the nodes of definition (a),
+  // at t0 and t0_small: the reference of the KL-to-the-empirical-density
+  // measure. It depends on the data only, so it is computed once per seed.
+  Vector log_emp_a, log_emp_small;
+  if (target) {
+    const Grid nodes_a = s.kl.method == "paper-grid" ? Grid{kPaperGridLo, kPaperGridHi, kPaperGridPoints} : s.kl.grid;
+    log_emp_a = empirical_mixture_log_density(data.col(0), sde->a(s.kl.t0), sde->s(s.kl.t0), nodes_a.nodes());
+    if (s.has_kl_small())
+      log_emp_small = empirical_mixture_log_density(data.col(0), sde->a(s.kl_small.t0), sde->s(s.kl_small.t0),
+                                                    s.kl_small.grid.nodes());
+  }
+  // Fresh target samples for the memorization baseline: a reference set of
+  // the training set's size, and as many stand-ins for generated samples as
+  // each evaluation generates.
+  Matrix fresh_reference, fresh_samples;
+  const bool with_baseline = target && s.memorization_every > 0;
+  if (with_baseline) {
+    Rng ref_rng = Rng::stream(s.seed, {kStreamEval, static_cast<std::uint64_t>(k), kFreshSamples, 0});
+    Rng sample_rng = Rng::stream(s.seed, {kStreamEval, static_cast<std::uint64_t>(k), kFreshSamples, 1});
+    fresh_reference = target->sample(data.rows(), ref_rng);
+    fresh_samples = target->sample(s.memorization_samples, sample_rng);
+  }
+
   std::vector<std::function<void()>> tasks;
   if (target) {
-    tasks.push_back([&] { result.floors.population_a = kl_score_integrated(*population, *target, *sde, s.kl).kl; });
+    tasks.push_back([&] {
+      const KlSummary p = kl_score_integrated(*population, *target, *sde, s.kl);
+      result.floors.population_a = p.kl;
+      result.floors.population_emp_a = kl_against_learned(p, log_emp_a).kl;
+    });
     tasks.push_back([&] { result.floors.empirical_a = kl_score_integrated(*empirical, *target, *sde, s.kl).kl; });
   }
+  if (s.has_kl_small()) {
+    tasks.push_back([&] {
+      const KlSummary p = kl_score_integrated(*population, *target, *sde, s.kl_small);
+      result.floors.population_a_small = p.kl;
+      result.floors.population_emp_a_small = kl_against_learned(p, log_emp_small).kl;
+    });
+    tasks.push_back(
+        [&] { result.floors.empirical_a_small = kl_score_integrated(*empirical, *target, *sde, s.kl_small).kl; });
+  }
+  const auto reference_measures = [&](const Matrix& samples, MemorizationBaseline& b) {
+    const MemorizationSummary m = diffgen::memorization(samples, data, fresh_reference, s.memorization);
+    b.memorized_fraction = m.memorized_fraction;
+    b.memorized_fraction_se = m.memorized_fraction_se;
+    b.nn_distance = m.mean_nn_distance_train;
+    b.nn_distance_fresh = m.mean_nn_distance_reference;
+    b.nn_distance_se = m.mean_nn_distance_train_se;
+    b.nn_distance_fresh_se = m.mean_nn_distance_reference_se;
+    b.closer_to_train = m.closer_to_training_fraction;
+    b.closer_to_train_se = m.closer_to_training_fraction_se;
+  };
+  if (with_baseline) tasks.push_back([&] { reference_measures(fresh_samples, result.memorization_baseline); });
+  if (with_baseline && s.memorization_memorizer)
+    tasks.push_back([&] {
+      // The memorizer sampled like the model: same prior, time grid and sampler.
+      Rng rng = Rng::stream(s.seed, {kStreamEval, static_cast<std::uint64_t>(k), kFreshSamples, 2});
+      const Matrix x_T = sde->sample_prior(s.memorization_samples, data.cols(), rng);
+      const Vector grid = memorization_grid(s, *sde);
+      reference_measures(sample_euler_maruyama(*empirical, *sde, x_T, grid, rng), result.memorization_memorizer);
+    });
   if (target && s.kl_ode_every > 0) {
     tasks.push_back([&] { result.floors.population_b = kl_pf_ode(*population, *target, *sde, s.kl_ode).kl; });
     tasks.push_back([&] {
@@ -445,12 +607,13 @@ SeedResult run_training_study(const TrainingStudySettings& s, Index k, const std
           Rng rng = Rng::stream(
               s.seed, {kStreamEval, static_cast<std::uint64_t>(k), static_cast<std::uint64_t>(sp->row.epoch)});
           const Matrix x_T = sde->sample_prior(s.memorization_samples, data.cols(), rng);
-          const Vector grid = uniform_time_grid(sde->T(), s.trainer.eps, s.memorization_steps);
+          const Vector grid = memorization_grid(s, *sde);
           const Matrix samples = sample_euler_maruyama(*model_at(*sp->kept), *sde, x_T, grid, rng);
           if (!samples.allFinite())
             throw NumericalError("the model diverged by epoch " + std::to_string(sp->row.epoch) +
                                  ": its reverse-SDE samples are not finite");
-          sp->m = diffgen::memorization(samples, data, s.memorization);
+          sp->m = with_baseline ? diffgen::memorization(samples, data, fresh_reference, s.memorization)
+                                : diffgen::memorization(samples, data, s.memorization);
         } catch (const NumericalError& e) {
           sp->failure = e.what();
         }
@@ -459,8 +622,25 @@ SeedResult run_training_study(const TrainingStudySettings& s, Index k, const std
     if (snap.kl_a)
       tasks.push_back([&, sp = &snap] {
         try {
-          sp->a = diverged_if_fails(sp->row.epoch, "KL (a)",
-                                    [&] { return kl_score_integrated(*model_at(*sp->kept), *target, *sde, s.kl); });
+          const auto m = model_at(*sp->kept);
+          sp->a = diverged_if_fails(sp->row.epoch, "KL (a)", [&] {
+            KlSummary a = kl_score_integrated(*m, *target, *sde, s.kl);
+            sp->kl_emp_a = kl_against_learned(a, log_emp_a).kl;
+            return a;
+          });
+          sp->weight_right = mass_fraction_above(sp->a.x, sp->a.log_q, 0.0);
+          if (s.has_kl_small()) {
+            const KlSummary small = diverged_if_fails(sp->row.epoch, "KL (a) at kl.t0_small", [&] {
+              return kl_score_integrated(*m, *target, *sde, s.kl_small);
+            });
+            sp->kl_a_small = small.kl;
+            sp->quadrature_error_a_small = small.quadrature_error;
+            sp->kl_emp_a_small = diverged_if_fails(sp->row.epoch, "KL from the empirical density at kl.t0_small",
+                                                   [&] { return kl_against_learned(small, log_emp_small).kl; });
+          }
+          // Only the plotted epochs keep their densities (a few MB per seed otherwise).
+          if (std::find(s.snapshot_epochs.begin(), s.snapshot_epochs.end(), sp->row.epoch) == s.snapshot_epochs.end())
+            sp->a.x = sp->a.log_p = sp->a.log_q = sp->a.log_q_coarse = Vector();
         } catch (const NumericalError& e) {
           sp->failure = e.what();
         }
@@ -499,6 +679,11 @@ SeedResult run_training_study(const TrainingStudySettings& s, Index k, const std
     }
     if (snap.kl_a) {
       snap.row.kl_a = snap.a.kl;
+      snap.row.kl_a_small = snap.kl_a_small;
+      snap.row.kl_emp_a = snap.kl_emp_a;
+      snap.row.kl_emp_a_small = snap.kl_emp_a_small;
+      snap.row.weight_right = snap.weight_right;
+      diag.max_quadrature_error_a_small = std::max(diag.max_quadrature_error_a_small, snap.quadrature_error_a_small);
       diag.max_target_mass_outside = std::max(diag.max_target_mass_outside, snap.a.target_mass_outside);
       diag.max_quadrature_error_a = std::max(diag.max_quadrature_error_a, snap.a.quadrature_error);
     }
@@ -511,6 +696,11 @@ SeedResult run_training_study(const TrainingStudySettings& s, Index k, const std
     if (snap.memorization) {
       snap.row.memorized_fraction = snap.m.memorized_fraction;
       snap.row.nn_distance = snap.m.mean_nn_distance_train;
+      if (with_baseline) {
+        snap.row.nn_distance_fresh = snap.m.mean_nn_distance_reference;
+        snap.row.memorized_baseline = result.memorization_baseline.memorized_fraction;
+        snap.row.closer_to_train = snap.m.closer_to_training_fraction;
+      }
     }
     result.rows.push_back(snap.row);
     if (std::find(s.snapshot_epochs.begin(), s.snapshot_epochs.end(), snap.row.epoch) != s.snapshot_epochs.end() &&

@@ -112,6 +112,7 @@ KlSummary kl_score_integrated(const ScoreModel& model, const Target& target, con
     out.model_mass_on_grid = g.model_mass_on_grid;
     out.quadrature_error = g.quadrature_error;
     out.evaluations = q.evaluations;
+    out.log_q_coarse = q.log_q_coarse;
     return out;
   }
 
@@ -132,6 +133,54 @@ KlSummary kl_score_integrated(const ScoreModel& model, const Target& target, con
   out.quadrature_error = q.quadrature_error;
   out.evaluations = q.evaluations;
   return out;
+}
+
+KlGridSummary kl_against_learned(const KlSummary& learned, const Vector& log_r) {
+  const Index n = learned.x.size();
+  if (n < 2 || learned.log_q.size() != n || log_r.size() != n)
+    throw ConfigError("KL against the learned density: " + std::to_string(log_r.size()) + " reference values and " +
+                      std::to_string(learned.log_q.size()) + " learned values for a grid of " + std::to_string(n) +
+                      " nodes");
+  if (learned.method == "paper-grid") {
+    // The Riemann sums of Li2023's code, as in kl_score_integrated.
+    KlGridSummary out;
+    double kl = 0.0, mass_r = 0.0, mass_q = 0.0;
+    for (Index j = 0; j < n; ++j) {
+      kl += kl_integrand(log_r[j], learned.log_q[j], learned.x[j]);
+      mass_r += std::exp(log_r[j]);
+      mass_q += std::exp(learned.log_q[j]);
+    }
+    out.kl = kl * kPaperGridStep;
+    out.target_mass_outside = 1.0 - mass_r * kPaperGridStep;
+    out.model_mass_on_grid = mass_q * kPaperGridStep;
+    out.quadrature_error = learned.quadrature_error;
+    return out;
+  }
+  // The nodes are lo + (hi - lo) i / (n - 1), so the grid is rebuilt exactly.
+  const Grid grid{learned.x[0], learned.x[n - 1], n};
+  if (learned.log_q_coarse.size() > 0) return kl_on_grid(grid, log_r, learned.log_q, learned.log_q_coarse);
+  return kl_on_grid(grid, log_r, learned.log_q);
+}
+
+double mass_fraction_above(const Vector& x, const Vector& log_q, double c) {
+  const Index n = x.size();
+  if (n < 2 || log_q.size() != n)
+    throw ConfigError("mass fraction: " + std::to_string(log_q.size()) + " log-density values for " +
+                      std::to_string(n) + " nodes (need at least 2)");
+  double total = 0.0, above = 0.0;
+  for (Index i = 0; i + 1 < n; ++i) {
+    const double q0 = std::exp(log_q[i]), q1 = std::exp(log_q[i + 1]), h = x[i + 1] - x[i];
+    total += 0.5 * (q0 + q1) * h;
+    if (x[i] >= c) {
+      above += 0.5 * (q0 + q1) * h;
+    } else if (x[i + 1] > c) {
+      // The part of the cell above c, q linear in between.
+      const double qc = q0 + (q1 - q0) * (c - x[i]) / h;
+      above += 0.5 * (qc + q1) * (x[i + 1] - c);
+    }
+  }
+  if (!(total > 0.0) || !std::isfinite(total)) return std::numeric_limits<double>::quiet_NaN();
+  return above / total;
 }
 
 std::string KlPfOdeOptions::validate() const {

@@ -48,6 +48,10 @@ struct KlSummary {
   Index ode_steps = 0;    // (b): accepted steps summed over chunks
   Index ode_rejected_steps = 0;
   Vector x, log_p, log_q;  // the grid and both log-densities on it (for plots)
+  // fine: log q computed again with step 2h on every other node (the
+  // Richardson partner of log_q), so that kl_against_learned can estimate the
+  // error of a KL against another reference; empty for paper-grid and (b).
+  Vector log_q_coarse;
 };
 
 struct KlOptions {
@@ -65,6 +69,24 @@ struct KlOptions {
 // (likelihood/score_integration.hpp). Needs a 1-D model and target.
 KlSummary kl_score_integrated(const ScoreModel& model, const Target& target, const Sde& sde,
                               const KlOptions& options = {});
+
+// KL(r ‖ q) for another reference density r, with q the learned density of a
+// definition-(a) evaluation `learned` and log r given at its nodes
+// (learned.x). Same quadrature as the evaluation itself: Simpson with the
+// Richardson estimate for fine, the Riemann sum (step 0.4) for paper-grid.
+// The memorization measure of THEORY.md §8 uses r = p_emp,t0, the empirical
+// oracle's density (1/n) Σ_i N(a(t0) x_i, s(t0)²): a model that memorizes
+// the training set approaches it (KL(p_emp,t0 ‖ q) → 0), one that
+// generalizes stays closer to the target than to it.
+KlGridSummary kl_against_learned(const KlSummary& learned, const Vector& log_r);
+
+// The fraction of q's mass on x > c, with log q at the increasing nodes x:
+// the trapezoid rule on both sides, q interpolated linearly inside the cell
+// that holds c (0 when c >= x.back(), 1 when c < x.front()). A ratio of two
+// sums under the same rule, so a density symmetric about c on a grid
+// symmetric about c gives exactly ½. For a two-mode target at ±mu and c = 0
+// it is the learned weight of the right mode (Li2023 Figs. 4–5).
+double mass_fraction_above(const Vector& x, const Vector& log_q, double c = 0.0);
 
 struct KlPfOdeOptions {
   std::string reference = "clean";  // clean: p_0 | smoothed: p_ε

@@ -154,6 +154,105 @@ TEST(KlEmpiricalFloor, MatchesTheMixtureDensityAndConvergesAtSmallS) {
   EXPECT_GT(k.kl, 1.0);  // a comb of 200 narrow bumps is far from p_0
 }
 
+TEST(KlEmpiricalFloor, IsFarAboveThePopulationFloorAtTheSmallerT0) {
+  // The reason for kl.t0_small (THEORY.md §5): at t0 = 0.065 the memorized
+  // model's KL is ~5 times the perfect learner's, at t0 = 0.01 ~1000 times,
+  // and several times its own value at 0.065 (n = 1000; this seed: 0.0078 and
+  // 0.0235 against 0.00145 and 2.6e-5). Both resolved on the default grid.
+  Fixture f;
+  const Matrix data = f.training_set(1000);
+  const auto oracle = make_empirical_oracle(data, f.sde);
+  KlOptions small;
+  small.t0 = 0.01;
+  const KlSummary at_t0 = kl_score_integrated(*oracle, *f.target, *f.sde);
+  const KlSummary at_small = kl_score_integrated(*oracle, *f.target, *f.sde, small);
+  const double population_small = kl_smoothing_floor(*f.target, 1.0, f.sde->s(0.01));
+  EXPECT_NEAR(population_small, 2.59378e-5, 1e-9);
+  EXPECT_GT(at_small.kl, 2.5 * at_t0.kl);
+  EXPECT_GT(at_small.kl, 300.0 * population_small);
+  EXPECT_LT(at_t0.kl, 10.0 * kl_smoothing_floor(*f.target, 1.0, f.sde->s(0.065)));
+  // The quadrature resolves the bumps of width s(0.01) = 0.10 at h = 0.01:
+  // the same KL by the closed-form mixture density on a grid 8 times finer.
+  EXPECT_NEAR(at_small.kl, kl_empirical_floor(*f.target, data.col(0), 1.0, f.sde->s(0.01)).kl, 1e-6);
+  EXPECT_LT(at_small.quadrature_error, 1e-6 * at_small.kl);
+}
+
+TEST(KlAgainstLearned, WithTheTargetAsReferenceItIsTheKlItself) {
+  Fixture f;
+  const Matrix data = f.training_set(200);
+  const auto oracle = make_empirical_oracle(data, f.sde);
+  for (const char* method : {"fine", "paper-grid"}) {
+    KlOptions o;
+    o.method = method;
+    const KlSummary k = kl_score_integrated(*oracle, *f.target, *f.sde, o);
+    const KlGridSummary again = kl_against_learned(k, k.log_p);
+    EXPECT_EQ(again.kl, k.kl) << method;
+    EXPECT_EQ(again.quadrature_error, k.quadrature_error) << method;
+    EXPECT_EQ(again.target_mass_outside, k.target_mass_outside) << method;
+  }
+}
+
+TEST(KlAgainstLearned, TheEmpiricalOracleLearnsTheEmpiricalDensity) {
+  // KL(p_emp,t0 ‖ q) is ~0 for the model that memorized the training set
+  // (its q is p_emp,t0 up to quadrature and the mass outside the grid), and
+  // for the perfect learner it is KL(p_emp,t0 ‖ p_t0), computed here from both
+  // closed-form densities.
+  Fixture f;
+  const Matrix data = f.training_set(1000);
+  const auto empirical = make_empirical_oracle(data, f.sde);
+  for (const double t0 : {0.065, 0.01}) {
+    KlOptions o;
+    o.t0 = t0;
+    const Vector x = o.grid.nodes();
+    const Vector log_emp = empirical_mixture_log_density(data.col(0), 1.0, f.sde->s(t0), x);
+    const KlGridSummary memorizer = kl_against_learned(kl_score_integrated(*empirical, *f.target, *f.sde, o), log_emp);
+    EXPECT_NEAR(memorizer.kl, 0.0, 1e-9) << t0;
+    const KlGridSummary learner = kl_against_learned(kl_score_integrated(*f.oracle, *f.target, *f.sde, o), log_emp);
+    const double direct = kl_on_grid(o.grid, log_emp, f.target->log_density(x, 1.0, f.sde->s(t0))).kl;
+    EXPECT_NEAR(learner.kl, direct, 1e-9) << t0;
+    // A generalizer is measurably far from the empirical density at small t0.
+    if (t0 == 0.01) EXPECT_GT(learner.kl, 0.01);
+  }
+}
+
+TEST(KlAgainstLearned, RefusesAReferenceOfAnotherSize) {
+  Fixture f;
+  const KlSummary k = kl_score_integrated(*f.oracle, *f.target, *f.sde);
+  EXPECT_THROW(kl_against_learned(k, Vector::Zero(10)), ConfigError);
+}
+
+TEST(MassFractionAbove, GaussianMassBeyondAPointMatchesTheNormalCdf) {
+  const Vector x = Grid{-12.0, 12.0, 2401}.nodes();
+  // N(1, 1) above 0: Phi(1); above 0.3 (inside a cell): Phi(0.7). Trapezoid, O(h^2).
+  const Vector log_q = gaussian_log_density(x, 1.0, 1.0);
+  EXPECT_NEAR(mass_fraction_above(x, log_q, 0.0), 0.5 * std::erfc(-1.0 / std::sqrt(2.0)), 1e-5);
+  EXPECT_NEAR(mass_fraction_above(x, log_q, 0.3), 0.5 * std::erfc(-0.7 / std::sqrt(2.0)), 1e-5);
+  EXPECT_NEAR(mass_fraction_above(x, log_q, 0.3049), 0.5 * std::erfc(-0.6951 / std::sqrt(2.0)), 1e-5);
+  EXPECT_EQ(mass_fraction_above(x, log_q, 12.0), 0.0);
+  EXPECT_EQ(mass_fraction_above(x, log_q, -13.0), 1.0);
+  // An unnormalized density gives the same fraction.
+  EXPECT_NEAR(mass_fraction_above(x, (log_q.array() + 5.0).matrix(), 0.0), mass_fraction_above(x, log_q, 0.0), 1e-15);
+  EXPECT_THROW(mass_fraction_above(x, Vector::Zero(3), 0.0), ConfigError);
+}
+
+TEST(MassFractionAbove, ThePopulationOracleOfTheSymmetricTargetHasHalfOnEachSide) {
+  // weight_right = ½ for the perfect learner, to quadrature accuracy; an
+  // asymmetric mixture gives its own weight.
+  Fixture f;
+  const KlSummary k = kl_score_integrated(*f.oracle, *f.target, *f.sde);
+  EXPECT_NEAR(mass_fraction_above(k.x, k.log_q, 0.0), 0.5, 1e-10);
+  Vector w(2);
+  w << 0.3, 0.7;
+  Matrix mu(2, 1);
+  mu << -3.0, 3.0;
+  const auto skewed = std::make_shared<GaussianMixture>(w, mu, Matrix::Ones(2, 1));
+  const auto oracle = make_population_oracle(skewed, f.sde);
+  const KlSummary ks = kl_score_integrated(*oracle, *skewed, *f.sde);
+  // ½N(±3, 1 + s²) puts Phi(-3/√(1+s²)) of each mode across 0.
+  const double leak = 0.5 * std::erfc(3.0 / std::sqrt(2.0 * (1.0 + std::pow(f.sde->s(0.065), 2))));
+  EXPECT_NEAR(mass_fraction_above(ks.x, ks.log_q, 0.0), 0.7 * (1 - leak) + 0.3 * leak, 1e-5);
+}
+
 TEST(KlPfOde, PopulationOracleWithExactPriorEqualsTheSmoothingFloor) {
   // Definition (b), clean reference: KL(p_0 ‖ p_ε), ≈ 2.5e-11 at ε = 1e-5.
   Fixture f;

@@ -121,9 +121,19 @@ MemorizationSummary run(const Matrix& samples, const Matrix& training, const Mat
     nearest_two(samples, *reference, first, second, nullptr);
     s.nn_distance_reference = first.cwiseSqrt();
     mean_and_se(s.nn_distance_reference, s.mean_nn_distance_reference, s.mean_nn_distance_reference_se);
+    double closer = 0.0;
+    for (Index i = 0; i < s.num_samples; ++i) {
+      const double dt = s.nn_distance_train[i], dr = s.nn_distance_reference[i];
+      closer += dt < dr ? 1.0 : dt == dr ? 0.5 : 0.0;
+    }
+    s.closer_to_training_fraction = closer / n;
+    const double f = s.closer_to_training_fraction;
+    s.closer_to_training_fraction_se = std::sqrt(f * (1.0 - f) / n);
   } else {
     s.mean_nn_distance_reference = std::numeric_limits<double>::quiet_NaN();
     s.mean_nn_distance_reference_se = std::numeric_limits<double>::quiet_NaN();
+    s.closer_to_training_fraction = std::numeric_limits<double>::quiet_NaN();
+    s.closer_to_training_fraction_se = std::numeric_limits<double>::quiet_NaN();
   }
   return s;
 }

@@ -13,6 +13,12 @@
 // Compare the two only for sets of equal size, as nearest-neighbour distances
 // shrink like n^(-1/d).
 //
+// The fraction alone means little: samples drawn independently of the
+// training set from the same smooth density (locally a Poisson process, where
+// (d1/d2)^d is uniform on (0, 1)) have P(r < t) = t^d, so in 1-D a perfect
+// generalizer scores the threshold itself (1/3). Report it beside the same
+// fraction for fresh target samples, and read only the excess.
+//
 // Exact brute force, O(n m d) for n samples and m reference points, in
 // parallel over samples and bit-identical for any thread count (fine for n
 // and m up to about 1e4).
@@ -50,6 +56,14 @@ struct MemorizationSummary {
   // standard error; NaN without a reference set.
   double mean_nn_distance_reference = 0.0;
   double mean_nn_distance_reference_se = 0.0;
+  // The fraction of samples nearer to the training set than to the reference
+  // set (ties count ½), and its binomial standard error; NaN without a
+  // reference set. Robust where the means are not (a few samples far out in
+  // the tails dominate them). For samples independent of both sets, and a
+  // reference set drawn like the training set and of its size, it is ½ by
+  // exchangeability; a memorizer's tends to 1.
+  double closer_to_training_fraction = 0.0;
+  double closer_to_training_fraction_se = 0.0;
 
   // Per sample, in the order of the samples (histograms, and which training
   // points are copied).

@@ -127,6 +127,30 @@ TEST(Memorization, WithoutReferenceItsDistancesAreAbsent) {
   EXPECT_EQ(s.num_reference, 0);
   EXPECT_EQ(s.nn_distance_reference.size(), 0);
   EXPECT_TRUE(std::isnan(s.mean_nn_distance_reference));
+  EXPECT_TRUE(std::isnan(s.closer_to_training_fraction));
+}
+
+TEST(Memorization, CloserToTrainingFractionCountsTiesAsHalf) {
+  // Samples 0.1 (training 0 is nearer), 0.9 (reference 1 is nearer), 0.5 (a tie).
+  const MemorizationSummary s = memorization(column({0.1, 0.9, 0.5}), column({0.0, -1.0}), column({1.0}));
+  EXPECT_DOUBLE_EQ(s.closer_to_training_fraction, 0.5);
+  EXPECT_DOUBLE_EQ(s.closer_to_training_fraction_se, std::sqrt(0.25 / 3.0));
+  const MemorizationSummary copies = memorization(column({0.0, -1.0}), column({0.0, -1.0}), column({0.5}));
+  EXPECT_EQ(copies.closer_to_training_fraction, 1.0);
+  EXPECT_EQ(copies.closer_to_training_fraction_se, 0.0);
+}
+
+// Training and reference sets drawn alike and of equal size, samples
+// independent of both: nearer to either with probability ½ (exchangeability),
+// in any dimension.
+TEST(Memorization, IndependentSamplesAreNearerToTheTrainingSetHalfTheTime) {
+  for (const Index d : {1, 3}) {
+    const Matrix training = uniform_points(2000, d, 0.0, 1.0, 40 + static_cast<std::uint64_t>(d));
+    const Matrix reference = uniform_points(2000, d, 0.0, 1.0, 50 + static_cast<std::uint64_t>(d));
+    const Matrix samples = uniform_points(4000, d, 0.0, 1.0, 60 + static_cast<std::uint64_t>(d));
+    const MemorizationSummary s = memorization(samples, training, reference);
+    EXPECT_NEAR(s.closer_to_training_fraction, 0.5, kStatisticalSe * std::sqrt(0.25 / 4000.0)) << "d = " << d;
+  }
 }
 
 // For points of a smooth density, locally a Poisson process, (d1/d2)^d is
@@ -145,6 +169,19 @@ TEST(Memorization, IndependentSamplesGiveTheKnownFraction) {
   }
 }
 
+// The baseline of the early-stopping experiment: in 1-D, P(r < t) = t for
+// any threshold t, so fresh samples score the threshold itself.
+TEST(Memorization, InOneDimensionFreshSamplesScoreTheThresholdItself) {
+  const Matrix training = uniform_points(4000, 1, 0.0, 1.0, 31);
+  const Matrix samples = uniform_points(4000, 1, 0.1, 0.9, 32);
+  for (const double t : {0.1, 0.5, 0.8}) {
+    MemorizationOptions o;
+    o.ratio_threshold = t;
+    const MemorizationSummary s = memorization(samples, training, o);
+    EXPECT_NEAR(s.memorized_fraction, t, kStatisticalSe * std::sqrt(t * (1.0 - t) / 4000.0)) << t;
+  }
+}
+
 TEST(Memorization, NearCopiesAreMemorizedAndCloserToTrainingThanToFreshSamples) {
   const Index n = 300, d = 2;
   Matrix training(n, d), fresh(n, d), noise(n, d);
@@ -156,6 +193,7 @@ TEST(Memorization, NearCopiesAreMemorizedAndCloserToTrainingThanToFreshSamples) 
   const MemorizationSummary memorizing = memorization(copies, training, fresh);
   EXPECT_EQ(memorizing.memorized_fraction, 1.0);
   EXPECT_LT(memorizing.mean_nn_distance_train, 0.01 * memorizing.mean_nn_distance_reference);
+  EXPECT_EQ(memorizing.closer_to_training_fraction, 1.0);
 
   // Fresh samples of the same law are, on average, as close to the training
   // set as to another fresh set of the same size.

@@ -3,6 +3,10 @@
 // one step per consecutive pair.
 #pragma once
 
+#include <string>
+#include <string_view>
+#include <vector>
+
 #include "core/types.hpp"
 
 namespace diffgen {
@@ -20,5 +24,13 @@ Vector geometric_time_grid(double T, double eps, Index steps);
 // Empty when `grid` is a usable time grid (>= 2 finite times, strictly
 // decreasing, the last >= 0), else what is wrong.
 std::string validate_time_grid(const Vector& grid);
+
+// The numbers of a comma-separated list ("1, 0.5, 1e-3"), in the order given.
+// ConfigError naming `key` and the item that is not a finite number.
+std::vector<double> parse_time_list(std::string_view text, std::string_view key);
+
+// A user-given grid: the times listed in `text`, decreasing from T to ε,
+// checked by validate_time_grid; ConfigError naming `key` otherwise.
+Vector user_time_grid(std::string_view text, std::string_view key = "grid");
 
 }  // namespace diffgen

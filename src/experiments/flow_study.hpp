@@ -1,0 +1,200 @@
+// The random-feature model trained by its exact gradient flow (THEORY.md §4),
+// the machinery shared by the `gradient-flow` and `rates` experiments.
+//
+// The flow itself is training/gradient_flow.hpp: a quadratic loss
+// L(A) = tr(A G Aᵀ) + 2 tr(A Bᵀ) + c0 and A(τ) in closed form. What this file
+// adds is the loss with its expectations taken exactly instead of by a draw
+// set. For a 1-D clean law that is a mixture of Gaussians — the target
+// (population loss) or the n training points as point masses (empirical
+// loss, Li2023 eq. 9: the training set is fixed, t and z are integrated) —
+// x_t = a x0 + s z is again a Gaussian mixture, every feature
+// φ_i = relu(w_i x + c_i(t)) is linear on one side of its kink κ_i = −c_i/w_i,
+// and so
+//   E[φ_i φ_j] = Σ_k π_k ∫_{I_ij} (w_i x + c_i)(w_j x + c_j) N(x; m_k, σ_k²) dx
+// needs only the Gaussian moments of order 0–2 over the interval I_ij where
+// both features are active, and by Stein's lemma (Cov(z, x_t) = s)
+//   E[z φ_i] = s w_i P(w_i x_t + c_i > 0).
+// Only the integral over t ~ U[eps, T] is numerical: Gauss–Legendre in v with
+// t = eps + (T − eps) v², which absorbs the s(t) ≈ √t behaviour at small t.
+// A draw set instead (quadratic_dsm_loss) also fits the noise of its labels z,
+// and G's smallest eigenvalues, which the KL at small t depends on, amplify it:
+// with 10 draws per training point the empirical minimizer's KL (a) is 50 times
+// the exact one's (README, gradient-flow; `expectation = draws` reproduces it).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <vector>
+
+#include "core/config.hpp"
+#include "core/types.hpp"
+#include "experiments/aggregate.hpp"
+#include "metrics/kl.hpp"
+#include "models/random_features.hpp"
+#include "sde/sde.hpp"
+#include "targets/gaussian_mixture.hpp"
+#include "training/gradient_flow.hpp"
+
+namespace diffgen {
+
+// Gauss–Legendre nodes and weights on [0, 1]: Σ w_k f(v_k) integrates
+// polynomials of degree ≤ 2n − 1 exactly. n ≥ 1.
+void gauss_legendre_unit(Index n, Vector& nodes, Vector& weights);
+
+// A 1-D law of clean points x0 = Σ_k weight_k N(mean_k, var_k); var_k = 0 is
+// a point mass.
+struct CleanLaw {
+  Vector weight, mean, var;
+
+  // A 1-D Gaussian mixture's components (ConfigError if the mixture is not 1-D).
+  static CleanLaw from_mixture(const GaussianMixture& mixture);
+  // The empirical law (1/n) Σ δ_{x_i} of 1-D points (ConfigError if empty).
+  static CleanLaw from_points(const Vector& points);
+  Index size() const { return weight.size(); }
+};
+
+// The expectations under x_t = a x0 + s z (x0 ~ law, z ~ N(0, 1)) at one
+// diffusion time t: E[φ φᵀ] [m×m] and E[z φ] [m], for a 1-D model.
+struct FeatureMoments {
+  SquareMatrix second;  // E[φ(x_t, t) φ(x_t, t)ᵀ]
+  Vector noise_cross;   // E[z φ(x_t, t)]
+};
+// Throws ConfigError unless the model is 1-D, s > 0 and a is finite.
+FeatureMoments feature_moments(const RandomFeatureModel& model, const CleanLaw& law, double t, double a, double s);
+
+struct ExpectedLossOptions {
+  double eps = 1e-5;   // t ~ U[eps, T]
+  Index t_nodes = 48;  // Gauss–Legendre nodes over t
+  // Empty when valid, else what is wrong.
+  std::string validate() const;
+};
+
+// The DSM loss E_t E_{x0~law} E_z (s(t) s_A(x_t, t) + z)² as a quadratic form
+// in A (G, B, c0 = 1, N = t_nodes): exact in x0 and z, Gauss–Legendre in t.
+// Work is split over the t nodes with parallel_for (bit-identical for any
+// thread count). Throws ConfigError on invalid options or a model that is not 1-D.
+QuadraticDsmLoss expected_dsm_loss(const RandomFeatureModel& model, const Sde& sde, const CleanLaw& law,
+                                   const ExpectedLossOptions& options);
+
+// The infimum of the population DSM loss over all score functions, reached by
+// the true score: 1 − E_t[s(t)² I(p_t)] with I(p_t) = ∫ p_t (∂_x log p_t)² the
+// Fisher information of the target's law at t (a trapezoid rule in x at step
+// σ_min(t)/16, spectrally accurate for these smooth integrands; Gauss–Legendre
+// in t as in expected_dsm_loss). L(A) minus it is the weighted score error
+// E_t E_{p_t} s² (s_A − ∇log p_t)², the quantity Li2023's Theorem 1 bounds KL by.
+// Throws ConfigError for a target that is not 1-D or has a point-mass component.
+double dsm_loss_infimum(const GaussianMixture& target, const Sde& sde, const ExpectedLossOptions& options);
+
+// The same loss for the model made of the first m features (a RandomFeatureModel
+// of width m drawn from the same stream has exactly these): with s_A = (1/m) A φ,
+// G_m = (M/m)² G[0:m, 0:m] and B_m = (M/m) B[:, 0:m] for a loss built at width M.
+QuadraticDsmLoss leading_features(const QuadraticDsmLoss& loss, Index m);
+
+// τ = 10^(k / per_decade) from lo to hi inclusive (lo, hi > 0, per_decade ≥ 1).
+std::vector<double> log_tau_grid(double lo, double hi, Index per_decade);
+
+// One flow evaluated along training time.
+struct FlowPoint {
+  double tau = 0.0;         // +inf for the limit A*
+  double kl_a = 0.0;        // KL (a) of the model with A(τ)
+  double train_loss = 0.0;  // the flow's own loss at A(τ)
+  double test_loss = 0.0;   // the reference (population) loss at A(τ); NaN without one
+};
+
+struct FlowCurve {
+  std::vector<FlowPoint> grid;  // on the τ grid
+  // The minimum of KL (a) over training: over the grid, refined inside the
+  // grid minimum's bracket, and the limit; tau = +inf when the limit is lowest.
+  FlowPoint best;
+  // The minimum of the reference loss over training (early stopping by the
+  // test loss), found the same way; NaN numbers without a reference.
+  FlowPoint best_test;
+  FlowPoint limit;  // τ = ∞: the minimizer A* (tau = +inf)
+  Index kl_evaluations = 0;
+};
+
+// The early-stopping time read from a curve: best_tau where stopping there
+// lowers the measure (KL (a), or the score error — never the raw loss, whose
+// infimum would swamp the difference) below its value at the limit by more
+// than `relative` of that value, else +inf: training to the end is as good.
+// A flat tail's minimum at τ = 1e13 is no stopping time.
+double stopping_time(double best_tau, double best_value, double limit_value, double relative = 1e-3);
+
+struct FlowCurveOptions {
+  KlOptions kl;
+  std::vector<double> tau;  // ascending, > 0
+  // Golden-section steps on log τ inside the bracket of the grid minimum (0: the grid minimum).
+  Index refine_steps = 12;
+};
+
+// Evaluates the flow from A0 on the τ grid: KL (a) of `model` (its width must
+// match the loss; its coefficients are overwritten), the flow's own loss and,
+// when `reference` is given, that loss too. Calls progress(1) after each KL
+// evaluation on the grid when given. A non-finite KL throws NumericalError
+// naming τ.
+FlowCurve evaluate_flow(const ExactGradientFlow& flow, const QuadraticDsmLoss& loss, const QuadraticDsmLoss* reference,
+                        RandomFeatureModel& model, const Target& target, const Sde& sde,
+                        const FlowCurveOptions& options, const std::function<void(Index)>& progress = {});
+
+// ---------------------------------------------------------------------------
+// Settings and building blocks shared by the `gradient-flow` and `rates`
+// experiments.
+
+struct FlowStudySettings {
+  std::uint64_t seed = 0;  // base seed; seed k draws from streams of (seed, k)
+  double target_mu = 3.0;  // ½N(−mu, var) + ½N(mu, var)
+  double target_var = 1.0;
+  SdeOptions sde;
+  double eps = 1e-5;
+  RandomFeatureOptions features;      // embedding and init; the width is set per use
+  std::string loss_method = "exact";  // the key `expectation`: exact | draws
+  Index t_nodes = 64;                 // exact: Gauss–Legendre nodes over t
+  Index draws_per_point = 10;         // draws: (t, z) draws per training point (empirical loss)
+  Index draws_population = 100000;    // draws: fresh target samples, one (t, z) each (population loss)
+  std::vector<double> tau;            // the τ grid
+  Index refine_steps = 12;
+  KlOptions kl;
+
+  // The settings of the keys declared by add_flow_study_keys. Throws
+  // ConfigError naming the keys of contradictory settings.
+  static FlowStudySettings from_config(const Config& config);
+  ExpectedLossOptions expected() const { return {eps, t_nodes}; }
+  GaussianMixture target() const { return GaussianMixture::symmetric_two_mode(target_mu, target_var); }
+};
+
+// Declares the keys both experiments share (seed, target, SDE, embedding, the
+// loss's method, the τ grid, KL (a)), with the key names of the training study;
+// `tau_per_decade` is the default density of the τ grid.
+void add_flow_study_keys(Schema& schema, Index tau_per_decade = 10);
+
+// Seed k's random-feature model of width m. Its features come from the stream
+// (seed, kStreamInit, k), so a narrower model is made of the wider one's first
+// features (leading_features).
+RandomFeatureModel flow_model(const FlowStudySettings& settings, Index k, Index m);
+
+// Seed k's n training points from the stream (seed, kStreamData, k): the first
+// n of a larger draw, so smaller training sets are nested in larger ones.
+Vector flow_data(const FlowStudySettings& settings, Index k, Index n);
+
+// The loss a flow trains on. Empirical: the points `data` (exact: t and z
+// integrated; draws: draws_per_point (t, z) per point from (seed,
+// kStreamTrain, k), point by point, so nested sets share their draws).
+// Population: the target (exact; or draws_population fresh samples from
+// (seed, kStreamPopulation, k)).
+QuadraticDsmLoss empirical_loss(const FlowStudySettings& settings, const RandomFeatureModel& model, const Sde& sde,
+                                const Vector& data, Index k);
+QuadraticDsmLoss population_loss(const FlowStudySettings& settings, const RandomFeatureModel& model, const Sde& sde,
+                                 Index k);
+
+// Report helpers of the two experiments.
+// {count, mean, sd, ci95, min, max}, or {count: 0, mean: null}.
+nlohmann::json flow_spread_json(const Spread& s);
+// "0.0123 ± 0.0011" (mean ± 95% half-width over seeds), "0.0123" for one seed, "-" for none.
+std::string flow_pm(const Spread& s, int digits = 3);
+// log10 of each value, NaN where not finite or not positive (spreads of times on a log scale).
+std::vector<double> log10_of(const std::vector<double>& values);
+
+}  // namespace diffgen

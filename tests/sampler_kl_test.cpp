@@ -1,0 +1,137 @@
+// End-to-end tests of `diffgen run sampler-kl`: every output from short
+// settings, byte-identical results for any thread count, bad settings
+// refused with exit code 2 before any output, and the preset equal to the
+// defaults.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int exit_code;
+  std::string output;  // stdout and stderr together
+};
+
+Result run(const std::string& args) {
+  const std::string cmd = std::string(DIFFGEN_BINARY) + " " + args + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return {-1, "popen failed"};
+  std::string out;
+  std::array<char, 4096> buf{};
+  while (std::fgets(buf.data(), buf.size(), pipe)) out += buf.data();
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+fs::path fresh(const std::string& name) {
+  const fs::path d = fs::temp_directory_path() / ("diffgen-e2e-sampler-kl-" + name + "-" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  return d;
+}
+
+// Short settings: few steps, a small t_max, d = 1 and 2, few draws, a briefly trained network.
+const std::string kShort =
+    "--set steps=4,8,16 --set grid.t_max=10 --set dimensions=1,2 --set mc.samples=200 --set trained.epochs=2 "
+    "--set trained.n=200 --set fit.min_steps=4 --quiet";
+
+TEST(SamplerKl, WritesEveryOutput) {
+  const fs::path out = fresh("outputs");
+  const Result r = run("run sampler-kl " + kShort + " --set grid.user=0,0.5,2,10 --out " + out.string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* f :
+       {"config.toml", "metrics.csv", "summary.json", "report.md", "timing.json", "plots/kl_d1.png", "plots/kl_d2.png"})
+    EXPECT_TRUE(fs::exists(out / f)) << f;
+  const std::string csv = slurp(out / "metrics.csv");
+  EXPECT_EQ(csv.substr(0, csv.find('\n')),
+            "seed,dimension,rule,grid,estimator,steps,t_max,delta_max,kl_final,kl_final_exact,kl_final_tail_mass,"
+            "delta_n,delta_n_se,discretization,discretization_se,estimation,estimation_se,bound,bound_se,bound_grid,"
+            "bound_grid_se,mutual_information,mutual_information_se,density_points,delta_n_reduction");
+  // d = 1: 2 rules x (exact and perturbed on 2 grids x 3 step counts + the user grid, trained on the geometric
+  // grid's 3); d = 2: 2 rules x 2 estimators x 7 (the network is 1-D).
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1 + 2 * (7 + 7 + 3) + 2 * 2 * 7);
+  // d = 2 rows carry the exact value of the 1-D reduction to check the Monte Carlo against.
+  EXPECT_NE(csv.find("\n0,2,mean,geometric,exact,16,"), std::string::npos);
+  const std::string summary = slurp(out / "summary.json");
+  for (const char* key : {"\"fits\"", "\"slope\"", "\"slope_se\"", "\"steps_measured\"", "\"steps_power_law\"",
+                          "\"literature\"", "\"benton_2024\"", "\"chen_2023\"", "\"failures\""})
+    EXPECT_NE(summary.find(key), std::string::npos) << key;
+  const std::string report = slurp(out / "report.md");
+  EXPECT_NE(report.find("plots/kl_d1.png"), std::string::npos);
+  EXPECT_NE(report.find("Benton"), std::string::npos);
+  fs::remove_all(out);
+}
+
+TEST(SamplerKl, ByteIdenticalForAnyThreadCount) {
+  const fs::path a = fresh("threads-a"), b = fresh("threads-b");
+  ASSERT_EQ(run("run sampler-kl " + kShort + " --threads 1 --out " + a.string()).exit_code, 0);
+  ASSERT_EQ(run("run sampler-kl " + kShort + " --threads 2 --out " + b.string()).exit_code, 0);
+  EXPECT_FALSE(slurp(a / "metrics.csv").empty());
+  EXPECT_EQ(slurp(a / "metrics.csv"), slurp(b / "metrics.csv"));
+  EXPECT_EQ(slurp(a / "summary.json"), slurp(b / "summary.json"));
+  // Another seed draws other Monte Carlo samples (d = 2) and trains another network.
+  const fs::path c = fresh("threads-c");
+  ASSERT_EQ(run("run sampler-kl " + kShort + " --set seed=1 --out " + c.string()).exit_code, 0);
+  EXPECT_NE(slurp(a / "metrics.csv"), slurp(c / "metrics.csv"));
+  for (const auto& p : {a, b, c}) fs::remove_all(p);
+}
+
+TEST(SamplerKl, BadSettingsExitWithCode2NamingTheKeyBeforeAnyOutput) {
+  struct Case {
+    std::string set;
+    std::vector<std::string> words;
+  };
+  const std::vector<Case> cases = {
+      {"--set steps=8,x", {"steps", "'x'"}},
+      {"--set steps=0,8", {"steps", "'0'"}},
+      {"--set rules=mean,both", {"rules", "'both'", "covariance"}},
+      {"--set grids=log", {"grids", "'log'", "geometric"}},
+      {"--set estimators=", {"estimators", "empty"}},
+      {"--set dimensions=1,0", {"dimensions", "'0'"}},
+      {"--set grid.t_min=200", {"grid.t_min", "grid.t_max"}},
+      {"--set grid.t_max=-1", {"grid.t_max"}},
+      {"--set grid.user=1,2", {"grid.user", "start at 0"}},
+      {"--set grid.user=0,2,1", {"grid.user", "increasing"}},
+      {"--set mc.samples=201", {"mc.samples", "even"}},
+      {"--set density.spacing=2", {"density.spacing"}},
+      {"--set no.such.key=1", {"no.such.key"}},
+  };
+  for (const auto& c : cases) {
+    const fs::path out = fresh("bad");
+    const Result r = run("run sampler-kl " + c.set + " --out " + out.string());
+    EXPECT_EQ(r.exit_code, 2) << c.set << "\n" << r.output;
+    for (const auto& w : c.words)
+      EXPECT_NE(r.output.find(w), std::string::npos) << c.set << ": " << w << "\n" << r.output;
+    EXPECT_FALSE(fs::exists(out)) << c.set;
+  }
+}
+
+TEST(SamplerKl, PresetFileEqualsTheDefaults) {
+  const fs::path a = fresh("preset-a"), b = fresh("preset-b");
+  const std::string preset = std::string(DIFFGEN_SOURCE_DIR) + "/configs/sampler-kl.toml";
+  ASSERT_EQ(run("run sampler-kl --config " + preset + " " + kShort + " --out " + a.string()).exit_code, 0);
+  ASSERT_EQ(run("run sampler-kl " + kShort + " --out " + b.string()).exit_code, 0);
+  EXPECT_EQ(slurp(a / "config.toml"), slurp(b / "config.toml"));
+  fs::remove_all(a);
+  fs::remove_all(b);
+}
+
+}  // namespace
