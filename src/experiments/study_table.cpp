@@ -21,6 +21,7 @@ const std::vector<std::pair<std::string, double StudyRow::*>>& study_metrics() {
       {"weight_right", &StudyRow::weight_right},
       {"nn_distance_fresh", &StudyRow::nn_distance_fresh},
       {"memorized_baseline", &StudyRow::memorized_baseline},
+      {"closer_to_train", &StudyRow::closer_to_train},
   };
   return metrics;
 }

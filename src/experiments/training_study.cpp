@@ -225,10 +225,10 @@ void add_training_study_keys(Schema& schema) {
   schema.add_string(
       "memorization.time_grid", "geometric",
       "memorization: the sampler's times from T to eps, equal ratios (geometric) or equal steps "
-      "(uniform). Copies are made in the last steps: on the uniform grid the last one starts at "
+      "(uniform). Copies are made in the last steps: on a uniform grid of 500 steps the last one starts at "
       "s = 0.045, which blurs a memorizer's samples over many training points (n = 1000: its "
-      "nearest-neighbour fraction 0.31 against fresh samples' 0.30; geometric, 200 steps: 0.45-0.51 against "
-      "0.30-0.35, 5 seeds)",
+      "nearest-neighbour fraction 0.31 against fresh samples' 0.30, one seed; geometric, 200 steps: 0.45-0.51 "
+      "against 0.30-0.35, 5 seeds)",
       {"geometric", "uniform"});
   schema.add_bool("memorization.memorizer", false,
                   "memorization: also sample the empirical oracle (the model that memorized the training set) with "
