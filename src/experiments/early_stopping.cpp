@@ -19,9 +19,9 @@
 #include "core/io.hpp"
 #include "core/parallel.hpp"
 #include "core/progress.hpp"
-#include "experiments/aggregate.hpp"
 #include "experiments/checkpoint.hpp"
 #include "experiments/training_study.hpp"
+#include "numerics/statistics.hpp"
 #include "report/plot.hpp"
 #include "report/table.hpp"
 

@@ -31,9 +31,9 @@
 
 #include "core/config.hpp"
 #include "core/types.hpp"
-#include "experiments/aggregate.hpp"
 #include "metrics/kl.hpp"
 #include "models/random_features.hpp"
+#include "numerics/statistics.hpp"
 #include "sde/sde.hpp"
 #include "targets/gaussian_mixture.hpp"
 #include "training/gradient_flow.hpp"

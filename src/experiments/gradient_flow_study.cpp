@@ -17,9 +17,9 @@
 #include "core/io.hpp"
 #include "core/parallel.hpp"
 #include "core/progress.hpp"
-#include "experiments/aggregate.hpp"
 #include "experiments/flow_study.hpp"
 #include "models/oracles.hpp"
+#include "numerics/statistics.hpp"
 #include "report/plot.hpp"
 #include "report/table.hpp"
 

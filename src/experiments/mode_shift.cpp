@@ -9,10 +9,10 @@
 
 #include "core/error.hpp"
 #include "core/io.hpp"
-#include "experiments/aggregate.hpp"
 #include "experiments/study_grid.hpp"
 #include "experiments/study_table.hpp"
 #include "experiments/training_study.hpp"
+#include "numerics/statistics.hpp"
 #include "report/markdown.hpp"
 #include "report/plot.hpp"
 #include "report/table.hpp"

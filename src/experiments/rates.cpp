@@ -19,10 +19,10 @@
 #include "core/io.hpp"
 #include "core/parallel.hpp"
 #include "core/progress.hpp"
-#include "experiments/aggregate.hpp"
 #include "experiments/flow_study.hpp"
-#include "experiments/power_fit.hpp"
 #include "models/oracles.hpp"
+#include "numerics/power_fit.hpp"
+#include "numerics/statistics.hpp"
 #include "report/plot.hpp"
 #include "report/table.hpp"
 

@@ -10,9 +10,9 @@
 #include "core/interrupt.hpp"
 #include "core/parallel.hpp"
 #include "core/progress.hpp"
-#include "experiments/aggregate.hpp"
 #include "experiments/checkpoint.hpp"
 #include "experiments/study_table.hpp"
+#include "numerics/statistics.hpp"
 
 namespace diffgen {
 namespace {

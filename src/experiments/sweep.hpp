@@ -26,9 +26,9 @@
 #include <vector>
 
 #include "core/config.hpp"
-#include "experiments/aggregate.hpp"
 #include "experiments/communicator.hpp"
 #include "experiments/experiment.hpp"
+#include "numerics/statistics.hpp"
 
 namespace diffgen {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "experiments/aggregate.hpp"
+#include "numerics/statistics.hpp"
 
 namespace diffgen {
 

@@ -1,4 +1,4 @@
-#include "experiments/power_fit.hpp"
+#include "numerics/power_fit.hpp"
 
 #include <cmath>
 #include <limits>

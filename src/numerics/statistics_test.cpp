@@ -1,4 +1,4 @@
-#include "experiments/aggregate.hpp"
+#include "numerics/statistics.hpp"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 namespace diffgen {
 namespace {
 
-TEST(Aggregate, SpreadOfKnownValues) {
+TEST(Statistics, SpreadOfKnownValues) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const Spread s = spread({1.0, 2.0, nan, 3.0, 6.0});
   EXPECT_EQ(s.count, 4);
@@ -19,13 +19,13 @@ TEST(Aggregate, SpreadOfKnownValues) {
   EXPECT_NEAR(s.ci95, 3.182446305 * std::sqrt(14.0 / 3.0) / 2.0, 1e-8);
 }
 
-TEST(Aggregate, SingleAndEmpty) {
+TEST(Statistics, SingleAndEmpty) {
   EXPECT_EQ(spread({2.5}).sd, 0.0);
   EXPECT_EQ(spread({2.5}).ci95, 0.0);
   EXPECT_TRUE(std::isnan(spread({}).mean));
 }
 
-TEST(Aggregate, StudentQuantiles) {
+TEST(Statistics, StudentQuantiles) {
   // Reference quantiles t_{0.975, dof} to 10 digits (R: qt(0.975, dof)).
   EXPECT_NEAR(student_t975(1), 12.70620474, 1e-7);
   EXPECT_NEAR(student_t975(2), 4.302652730, 1e-8);

@@ -1,4 +1,4 @@
-#include "experiments/aggregate.hpp"
+#include "numerics/statistics.hpp"
 
 #include <algorithm>
 #include <cmath>
