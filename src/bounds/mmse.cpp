@@ -10,6 +10,7 @@
 #include "core/error.hpp"
 #include "core/parallel.hpp"
 #include "core/rng.hpp"
+#include "numerics/quadrature.hpp"
 #include "targets/denoiser.hpp"
 
 namespace diffgen {
@@ -78,36 +79,6 @@ ObservationQuadrature observation_quadrature(const GaussianMixture& target, doub
   q.w[points - 1] *= 0.5;
   q.w /= q.w.sum();
   return q;
-}
-
-void gauss_legendre(Index points, Vector& nodes, Vector& weights) {
-  if (points < 1) throw std::invalid_argument("gauss_legendre needs at least one point");
-  nodes.resize(points);
-  weights.resize(points);
-  const double n = static_cast<double>(points);
-  for (Index i = 0; i < points; ++i) {
-    // Newton's method from the usual asymptotic guess for the i-th root.
-    double x = std::cos(std::numbers::pi * (static_cast<double>(i) + 0.75) / (n + 0.5));
-    double dp = 1.0;
-    for (int it = 0; it < 100; ++it) {
-      // P_n(x) by the three-term recurrence, and its derivative.
-      double p0 = 1.0, p1 = x;
-      for (Index k = 2; k <= points; ++k) {
-        const double kk = static_cast<double>(k);
-        const double p2 = ((2.0 * kk - 1.0) * x * p1 - (kk - 1.0) * p0) / kk;
-        p0 = p1;
-        p1 = p2;
-      }
-      const double p = points == 1 ? x : p1;
-      const double pm1 = points == 1 ? 1.0 : p0;
-      dp = n * (x * p - pm1) / (x * x - 1.0);
-      const double dx = p / dp;
-      x -= dx;
-      if (std::abs(dx) < 1e-16) break;
-    }
-    nodes[points - 1 - i] = x;
-    weights[points - 1 - i] = 2.0 / ((1.0 - x * x) * dp * dp);
-  }
 }
 
 void observation_draws(const GaussianMixture& target, const MmseOptions& o, Matrix& X, Matrix& N) {

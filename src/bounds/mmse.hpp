@@ -57,10 +57,6 @@ struct ObservationQuadrature {
 };
 ObservationQuadrature observation_quadrature(const GaussianMixture& target, double t, const MmseOptions& options = {});
 
-// Gauss–Legendre nodes and weights on [-1, 1] (Newton's method on the
-// Legendre polynomial; exact for polynomials of degree 2 points - 1).
-void gauss_legendre(Index points, Vector& nodes, Vector& weights);
-
 // The draws (X, N) of the Monte Carlo estimates for d > 1: X from the
 // target, N standard normal, both from streams of options.seed; rows 2i and
 // 2i + 1 are the antithetic pair (X_i, N_i), (X_i, -N_i).

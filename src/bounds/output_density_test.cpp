@@ -7,7 +7,7 @@
 
 #include "bounds/path_kl.hpp"
 #include "core/error.hpp"
-#include "likelihood/grid.hpp"
+#include "numerics/quadrature.hpp"
 
 namespace diffgen {
 namespace {

@@ -8,6 +8,7 @@
 
 #include "core/error.hpp"
 #include "core/parallel.hpp"
+#include "numerics/quadrature.hpp"
 
 namespace diffgen {
 namespace {

@@ -12,6 +12,7 @@
 #include "core/error.hpp"
 #include "core/parallel.hpp"
 #include "core/rng.hpp"
+#include "numerics/quadrature.hpp"
 #include "report/table.hpp"
 #include "training/dsm_loss.hpp"
 
@@ -196,33 +197,6 @@ void check_model(const RandomFeatureModel& model, const char* where) {
 }
 
 }  // namespace
-
-void gauss_legendre_unit(Index n, Vector& nodes, Vector& weights) {
-  if (n < 1) throw ConfigError(fmt::format("Gauss–Legendre: {} nodes (need at least 1)", n));
-  nodes.resize(n);
-  weights.resize(n);
-  // Newton's method on P_n from the classical initial guesses, on [-1, 1];
-  // node i of the result is the image of the i-th largest root, so nodes ascend.
-  for (Index i = 0; i < n; ++i) {
-    double x = std::cos(std::numbers::pi * (static_cast<double>(i) + 0.75) / (static_cast<double>(n) + 0.5));
-    double dp = 1.0;
-    for (int iter = 0; iter < 100; ++iter) {
-      double p0 = 1.0, p1 = x;
-      for (Index k = 2; k <= n; ++k) {
-        const double p2 = ((2.0 * k - 1.0) * x * p1 - (k - 1.0) * p0) / static_cast<double>(k);
-        p0 = p1;
-        p1 = p2;
-      }
-      // P_n' = n (x P_n − P_{n−1}) / (x² − 1).
-      dp = static_cast<double>(n) * (x * p1 - p0) / (x * x - 1.0);
-      const double step = p1 / dp;
-      x -= step;
-      if (std::abs(step) < 1e-16) break;
-    }
-    nodes[i] = 0.5 * (1.0 - x);
-    weights[i] = 1.0 / ((1.0 - x * x) * dp * dp);  // 2 / ((1 − x²) P_n'²), halved for [0, 1]
-  }
-}
 
 CleanLaw CleanLaw::from_mixture(const GaussianMixture& mixture) {
   if (mixture.dim() != 1)

@@ -40,10 +40,6 @@
 
 namespace diffgen {
 
-// Gauss–Legendre nodes and weights on [0, 1]: Σ w_k f(v_k) integrates
-// polynomials of degree ≤ 2n − 1 exactly. n ≥ 1.
-void gauss_legendre_unit(Index n, Vector& nodes, Vector& weights);
-
 // A 1-D law of clean points x0 = Σ_k weight_k N(mean_k, var_k); var_k = 0 is
 // a point mass.
 struct CleanLaw {

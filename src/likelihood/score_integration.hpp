@@ -6,8 +6,8 @@
 
 #include <string>
 
-#include "likelihood/grid.hpp"
 #include "models/score_model.hpp"
+#include "numerics/quadrature.hpp"
 
 namespace diffgen {
 

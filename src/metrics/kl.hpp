@@ -6,9 +6,9 @@
 
 #include <string>
 
-#include "likelihood/grid.hpp"
 #include "likelihood/pf_ode.hpp"
 #include "models/score_model.hpp"
+#include "numerics/quadrature.hpp"
 #include "sde/sde.hpp"
 #include "targets/target.hpp"
 

@@ -1,4 +1,4 @@
-#include "likelihood/grid.hpp"
+#include "numerics/quadrature.hpp"
 
 #include <gtest/gtest.h>
 
@@ -141,6 +141,68 @@ TEST(GaussKronrod, ReportsUnconvergedIntegralsAtTheLimit) {
   EXPECT_EQ(gk.unconverged, 1);
   o.limit = 0;
   EXPECT_THROW(integrate_gauss_kronrod(f, Vector::Zero(1), Vector::Ones(1), o), ConfigError);
+}
+
+TEST(GaussLegendre, IntegratesPolynomialsOfDegree2nMinus1Exactly) {
+  for (Index n : {1, 2, 5, 6, 12}) {
+    Vector x, w;
+    gauss_legendre(n, x, w);
+    EXPECT_NEAR(w.sum(), 2.0, 1e-14);
+    for (Index p = 0; p <= 2 * n - 1; ++p) {
+      const double exact = p % 2 == 1 ? 0.0 : 2.0 / static_cast<double>(p + 1);
+      EXPECT_NEAR(w.dot(x.array().pow(static_cast<double>(p)).matrix()), exact, 1e-13) << n << " " << p;
+    }
+    // Degree 2n is not integrated exactly: the rule can fail.
+    EXPECT_GT(std::abs(w.dot(x.array().pow(static_cast<double>(2 * n)).matrix()) - 2.0 / (2 * n + 1)), 1e-10);
+  }
+}
+
+TEST(GaussLegendre, UnitRuleIntegratesPolynomialsUpToDegree2nMinus1) {
+  for (Index n : {1, 2, 5, 16, 64}) {
+    Vector v, w;
+    gauss_legendre_unit(n, v, w);
+    ASSERT_EQ(v.size(), n);
+    EXPECT_NEAR(w.sum(), 1.0, 1e-14) << n;
+    for (Index i = 0; i < n; ++i) {
+      EXPECT_GT(v[i], 0.0);
+      EXPECT_LT(v[i], 1.0);
+      if (i > 0) {
+        EXPECT_GT(v[i], v[i - 1]);
+      }
+      EXPECT_GT(w[i], 0.0);
+    }
+    for (Index k = 0; k <= 2 * n - 1; ++k) {
+      double sum = 0;
+      for (Index i = 0; i < n; ++i) sum += w[i] * std::pow(v[i], static_cast<double>(k));
+      EXPECT_NEAR(sum, 1.0 / (k + 1.0), 1e-14) << "n " << n << " degree " << k;
+    }
+    // Degree 2n is not exact: the rule is Gauss's, not a higher one (for large
+    // n the error on [0, 1] is below rounding, so only small n show it).
+    if (n <= 5) {
+      double sum = 0;
+      for (Index i = 0; i < n; ++i) sum += w[i] * std::pow(v[i], 2.0 * n);
+      EXPECT_GT(std::abs(sum - 1.0 / (2.0 * n + 1.0)), 1e-6) << n;
+    }
+  }
+  Vector v, w;
+  gauss_legendre_unit(1, v, w);
+  EXPECT_DOUBLE_EQ(v[0], 0.5);
+  EXPECT_THROW(gauss_legendre_unit(0, v, w), ConfigError);
+}
+
+TEST(GaussLegendre, UnitRuleIsTheRuleOnMinusOneOneMappedBitForBit) {
+  // v = (1 − y)/2 and w/2: the [0, 1] rule is the image of the [-1, 1] one.
+  for (Index n : {1, 2, 7, 48, 64}) {
+    Vector y, w, v, wv;
+    gauss_legendre(n, y, w);
+    gauss_legendre_unit(n, v, wv);
+    for (Index i = 0; i < n; ++i) {
+      EXPECT_EQ(v[i], 0.5 * (1.0 - y[n - 1 - i])) << n << " " << i;
+      EXPECT_EQ(wv[i], 0.5 * w[n - 1 - i]) << n << " " << i;
+    }
+  }
+  Vector y, w;
+  EXPECT_THROW(gauss_legendre(0, y, w), ConfigError);
 }
 
 }  // namespace

@@ -1,7 +1,9 @@
-// Uniform 1-D grids and the quadrature rules used on them (THEORY.md §5):
-// composite Simpson, a 4th-order cumulative integral, and an adaptive
-// Gauss–Kronrod (G7–K15) rule that integrates many intervals in one batch of
-// function evaluations.
+// Quadrature in one dimension (THEORY.md §5): uniform grids and the rules
+// used on them — composite Simpson, a 4th-order cumulative integral — an
+// adaptive Gauss–Kronrod (G7–K15) rule that integrates many intervals in one
+// batch of function evaluations, and Gauss–Legendre rules
+//   ∫_{-1}^{1} f(y) dy ≈ Σ_k w_k f(y_k),
+// exact for polynomials of degree ≤ 2n − 1 with n nodes.
 #pragma once
 
 #include <functional>
@@ -73,5 +75,14 @@ struct GaussKronrodSummary {
 // refined side by side so that each round is one batched call of f.
 GaussKronrodSummary integrate_gauss_kronrod(const BatchFunction& f, const Vector& lower, const Vector& upper,
                                             const GaussKronrodOptions& options = {});
+
+// The n-point Gauss–Legendre rule on [-1, 1]: the roots y_k of the Legendre
+// polynomial P_n (Newton's method from the classical initial guesses), in
+// ascending order, and w_k = 2 / ((1 − y_k²) P_n'(y_k)²). ConfigError for n < 1.
+void gauss_legendre(Index n, Vector& nodes, Vector& weights);
+
+// The same rule on [0, 1]: nodes v_k = (1 − y)/2 (ascending; v_k is the image
+// of the k-th largest root y) and weights w/2, so that Σ_k w_k f(v_k) ≈ ∫_0^1 f.
+void gauss_legendre_unit(Index n, Vector& nodes, Vector& weights);
 
 }  // namespace diffgen

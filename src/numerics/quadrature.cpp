@@ -1,9 +1,10 @@
-#include "likelihood/grid.hpp"
+#include "numerics/quadrature.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <numbers>
 #include <vector>
 
 #include "core/error.hpp"
@@ -196,6 +197,48 @@ GaussKronrodSummary integrate_gauss_kronrod(const BatchFunction& f, const Vector
     run_jobs();
   }
   return out;
+}
+
+void gauss_legendre(Index n, Vector& nodes, Vector& weights) {
+  if (n < 1) throw ConfigError("Gauss–Legendre: " + std::to_string(n) + " nodes (need at least 1)");
+  nodes.resize(n);
+  weights.resize(n);
+  const double dn = static_cast<double>(n);
+  for (Index i = 0; i < n; ++i) {
+    // Newton's method from the usual asymptotic guess for the i-th largest root.
+    double x = std::cos(std::numbers::pi * (static_cast<double>(i) + 0.75) / (dn + 0.5));
+    double dp = 1.0;
+    for (int iter = 0; iter < 100; ++iter) {
+      // P_n(x) = p1 and P_{n-1}(x) = p0 by the three-term recurrence.
+      double p0 = 1.0, p1 = x;
+      for (Index k = 2; k <= n; ++k) {
+        const double dk = static_cast<double>(k);
+        const double p2 = ((2.0 * dk - 1.0) * x * p1 - (dk - 1.0) * p0) / dk;
+        p0 = p1;
+        p1 = p2;
+      }
+      // P_n' = n (x P_n − P_{n−1}) / (x² − 1).
+      dp = dn * (x * p1 - p0) / (x * x - 1.0);
+      const double step = p1 / dp;
+      x -= step;
+      if (std::abs(step) < 1e-16) break;
+    }
+    nodes[n - 1 - i] = x;
+    weights[n - 1 - i] = 2.0 / ((1.0 - x * x) * dp * dp);
+  }
+}
+
+void gauss_legendre_unit(Index n, Vector& nodes, Vector& weights) {
+  Vector y, w;
+  gauss_legendre(n, y, w);
+  nodes.resize(n);
+  weights.resize(n);
+  // Node i is the image of root i in descending order, y[n − 1 − i]; halving
+  // a weight is exact, so the weights are 1 / ((1 − y²) P_n'²).
+  for (Index i = 0; i < n; ++i) {
+    nodes[i] = 0.5 * (1.0 - y[n - 1 - i]);
+    weights[i] = 0.5 * w[n - 1 - i];
+  }
 }
 
 }  // namespace diffgen
