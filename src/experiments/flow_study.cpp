@@ -12,6 +12,7 @@
 #include "core/error.hpp"
 #include "core/parallel.hpp"
 #include "core/rng.hpp"
+#include "numerics/minimize.hpp"
 #include "numerics/quadrature.hpp"
 #include "report/table.hpp"
 #include "training/dsm_loss.hpp"
@@ -307,34 +308,6 @@ std::vector<double> log_tau_grid(double lo, double hi, Index per_decade) {
 
 namespace {
 
-// Golden-section search for the minimum of f over log τ in [lo, hi] (natural
-// logs); returns the best τ seen, including the ends' neighbours already known.
-template <class F>
-double golden_section_log(double lo, double hi, Index steps, F&& f) {
-  const double phi = 0.5 * (std::sqrt(5.0) - 1.0);
-  double x1 = hi - phi * (hi - lo), x2 = lo + phi * (hi - lo);
-  double f1 = f(std::exp(x1)), f2 = f(std::exp(x2));
-  double best_x = f1 < f2 ? x1 : x2, best_f = std::min(f1, f2);
-  for (Index step = 0; step < steps; ++step) {
-    if (f1 < f2) {
-      hi = x2;
-      x2 = x1;
-      f2 = f1;
-      x1 = hi - phi * (hi - lo);
-      f1 = f(std::exp(x1));
-      if (f1 < best_f) best_f = f1, best_x = x1;
-    } else {
-      lo = x1;
-      x1 = x2;
-      f1 = f2;
-      x2 = lo + phi * (hi - lo);
-      f2 = f(std::exp(x2));
-      if (f2 < best_f) best_f = f2, best_x = x2;
-    }
-  }
-  return std::exp(best_x);
-}
-
 // The grid index of the smallest value of `field`.
 Index argmin(const std::vector<FlowPoint>& g, double FlowPoint::*field) {
   Index k = 0;
@@ -387,11 +360,13 @@ FlowCurve evaluate_flow(const ExactGradientFlow& flow, const QuadraticDsmLoss& l
   curve.best = g[k];
   if (options.refine_steps > 0 && last > 0) {
     const auto [lo, hi] = bracket(k);
-    golden_section_log(lo, hi, options.refine_steps, [&](double tau) {
-      const FlowPoint p = point_at(tau);
-      if (p.kl_a < curve.best.kl_a) curve.best = p;
-      return p.kl_a;
-    });
+    golden_section(
+        [&](double log_tau) {
+          const FlowPoint p = point_at(std::exp(log_tau));
+          if (p.kl_a < curve.best.kl_a) curve.best = p;
+          return p.kl_a;
+        },
+        lo, hi, options.refine_steps);
   }
   if (curve.limit.kl_a < curve.best.kl_a) curve.best = curve.limit;
 
@@ -402,7 +377,8 @@ FlowCurve evaluate_flow(const ExactGradientFlow& flow, const QuadraticDsmLoss& l
     double tau_best = g[kt].tau, loss_best = g[kt].test_loss;
     if (last > 0) {
       const auto [lo, hi] = bracket(kt);
-      const double tau = golden_section_log(lo, hi, 60, [&](double t) { return reference->value(flow.at(t)); });
+      const auto test_loss = [&](double log_tau) { return reference->value(flow.at(std::exp(log_tau))); };
+      const double tau = std::exp(golden_section(test_loss, lo, hi, 60).x);
       if (const double v = reference->value(flow.at(tau)); v < loss_best) tau_best = tau, loss_best = v;
     }
     if (curve.limit.test_loss <= loss_best) tau_best = kInf;
