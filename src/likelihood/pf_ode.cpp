@@ -9,6 +9,7 @@
 
 #include "core/error.hpp"
 #include "core/parallel.hpp"
+#include "sde/probability_flow.hpp"
 
 namespace diffgen {
 namespace {
@@ -119,11 +120,10 @@ class ChunkIntegrator {
   void rhs(double u, const Matrix& x, Matrix& kx, Vector& kl) {
     const double t = log_time_ ? std::exp(u) : u;
     const double jac = log_time_ ? t : 1.0;
-    const double b = sde_.drift_rate(t), half_g2 = 0.5 * sde_.g2(t);
     tvec_.setConstant(t);
     model_.score_and_divergence(x, tvec_, s_, div_);
-    kx.noalias() = (jac * b) * x - (jac * half_g2) * s_;
-    kl.array() = jac * static_cast<double>(d_) * b - (jac * half_g2) * div_.array();
+    probability_flow_velocity(sde_, t, x, s_, kx, jac);
+    probability_flow_divergence(sde_, t, d_, div_, kl, jac);
     ++evaluations;
   }
 

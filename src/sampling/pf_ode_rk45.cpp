@@ -10,6 +10,7 @@
 #include "core/error.hpp"
 #include "core/parallel.hpp"
 #include "sampling/time_grid.hpp"
+#include "sde/probability_flow.hpp"
 
 namespace diffgen {
 namespace {
@@ -93,7 +94,7 @@ class ChunkOde {
   // v(x, τ) = b(τ) x - ½ g(τ)² s_θ(x, τ).
   void rhs(double tau, const Matrix& x, Matrix& v) {
     model_.score(x, Vector::Constant(m_, tau), s_);
-    v.noalias() = sde_.drift_rate(tau) * x - (0.5 * sde_.g2(tau)) * s_;
+    probability_flow_velocity(sde_, tau, x, s_, v);
     ++evaluations;
   }
 

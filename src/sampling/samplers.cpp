@@ -8,6 +8,7 @@
 #include "sampling/discrete_time.hpp"
 #include "sampling/pf_ode_rk45.hpp"
 #include "sampling/time_grid.hpp"
+#include "sde/probability_flow.hpp"
 
 namespace diffgen {
 namespace {
@@ -64,12 +65,11 @@ Matrix sample_euler_maruyama(const ScoreModel& model, const Sde& sde, Matrix x, 
     const double t = time_grid[k], dt = t - time_grid[k + 1];
     score_rows(model, x, t, S);
     // Reverse drift: x <- x - [b(t) x - g² s] Δt.
-    const double g2 = sde.g2(t);
-    x = (1.0 - sde.drift_rate(t) * dt) * x + (g2 * dt) * S;
+    reverse_sde_drift_step(sde, t, dt, S, x);
     // Noise g √Δt z on every step but the last.
     if (k + 1 < steps) {
       rng.fill_normal(z);
-      x.noalias() += std::sqrt(g2 * dt) * z;
+      x.noalias() += std::sqrt(sde.g2(t) * dt) * z;
     }
     check_finite(x, time_grid[k + 1], kName);
     if (callback) callback(k + 1, time_grid[k + 1], x);
@@ -86,7 +86,7 @@ Matrix sample_pf_ode_heun(const ScoreModel& model, const Sde& sde, Matrix x, con
   // v(x, t) = b(t) x - ½ g(t)² s(x, t), the probability-flow velocity.
   auto velocity = [&](const Matrix& y, double t, Matrix& v) {
     score_rows(model, y, t, S);
-    v.noalias() = sde.drift_rate(t) * y - (0.5 * sde.g2(t)) * S;
+    probability_flow_velocity(sde, t, y, S, v);
   };
   Matrix v2;
   for (Index k = 0; k < steps; ++k) {
