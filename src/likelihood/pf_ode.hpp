@@ -4,7 +4,8 @@
 //   log p_ε(x) = log p_T(x(T)) + ∫_ε^T ∇·v(x(t), t) dt,   x(ε) = x,
 // with ∇·v = d b(t) - ½ g(t)² ∇·s_θ from the model's exact divergence. The
 // augmented system (x, ∫∇·v) is integrated from ε to T by adaptive
-// Dormand–Prince 5(4) in double precision.
+// Dormand–Prince 5(4) in double precision (numerics/ode.hpp), with v and ∇·v
+// from sde/probability_flow.hpp.
 #pragma once
 
 #include <functional>

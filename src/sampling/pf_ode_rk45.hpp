@@ -1,6 +1,6 @@
 // The probability-flow ODE dx/dτ = b(τ) x - ½ g(τ)² s_θ(x, τ) integrated from
-// T down to ε by adaptive Dormand–Prince 5(4) (THEORY.md §5: the same ODE
-// whose change of variables gives the likelihood in likelihood/pf_ode.hpp),
+// T down to ε by adaptive Dormand–Prince 5(4) (numerics/ode.hpp; THEORY.md §5:
+// the same ODE whose change of variables gives the likelihood in likelihood/pf_ode.hpp),
 // as a sampler with the Sampler signature of samplers.hpp. The time grid
 // gives the times at which the state is reported (callback) and the end; the
 // step sizes between them are chosen by the error controller.
