@@ -58,6 +58,30 @@ QuadraticDsmLoss quadratic_dsm_loss(const RandomFeatureModel& model, const Sde& 
   return loss;
 }
 
+QuadraticDsmLoss quadratic_dsm_loss_in_blocks(const RandomFeatureModel& model, const Sde& sde, const Matrix& x0,
+                                              const Vector& t, const Matrix& z, Index block) {
+  if (block < 1) throw ConfigError(fmt::format("quadratic_dsm_loss_in_blocks: block = {} (need >= 1)", block));
+  const Index N = x0.rows();
+  QuadraticDsmLoss total;
+  for (Index b = 0; b < N; b += block) {
+    const Index len = std::min(block, N - b);
+    const QuadraticDsmLoss part =
+        quadratic_dsm_loss(model, sde, x0.middleRows(b, len), t.segment(b, len), z.middleRows(b, len));
+    const double w = static_cast<double>(len) / static_cast<double>(N);
+    if (b == 0) {
+      total.G = w * part.G;
+      total.B = w * part.B;
+      total.c0 = w * part.c0;
+    } else {
+      total.G += w * part.G;
+      total.B += w * part.B;
+      total.c0 += w * part.c0;
+    }
+  }
+  total.N = N;
+  return total;
+}
+
 ExactGradientFlow::ExactGradientFlow(const QuadraticDsmLoss& loss, const Matrix& A0, double eigen_tolerance)
     : loss_(loss), A0_(A0) {
   const Index d = loss.B.rows(), m = loss.B.cols();

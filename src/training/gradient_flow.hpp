@@ -35,6 +35,12 @@ struct QuadraticDsmLoss {
 QuadraticDsmLoss quadratic_dsm_loss(const RandomFeatureModel& model, const Sde& sde, const Matrix& x0, const Vector& t,
                                     const Matrix& z);
 
+// The same for a large draw set, built in blocks of `block` draws so that the
+// N·m features are never all in memory: the blocks' forms averaged with
+// weights len/N (equal to quadratic_dsm_loss up to rounding; N is the whole count).
+QuadraticDsmLoss quadratic_dsm_loss_in_blocks(const RandomFeatureModel& model, const Sde& sde, const Matrix& x0,
+                                              const Vector& t, const Matrix& z, Index block = 16384);
+
 // Solves dA/dτ = −2(AG + B) from A(0) = A0. The eigendecomposition G = V Λ Vᵀ
 // is done once, so each A(τ) costs O(d m²). Eigenvalues λ ≤ tol·λ_max are
 // treated as zero: A does not move along their eigenvectors (the flow from A0

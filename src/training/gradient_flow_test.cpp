@@ -194,5 +194,21 @@ TEST(GradientFlow, RejectsBadInput) {
   }
 }
 
+TEST(GradientFlow, QuadraticFormInBlocksEqualsTheWholeDrawSet) {
+  // Blocks of 7 over 50 draws (the last one short): the forms averaged with
+  // weights len/N are the form of the whole set, up to rounding.
+  Problem p(2, 12, 50, 16);
+  const QuadraticDsmLoss whole = quadratic_dsm_loss(p.model, p.sde, p.x0, p.t, p.z);
+  for (Index block : {7, 50, 1000}) {
+    const QuadraticDsmLoss blocks = quadratic_dsm_loss_in_blocks(p.model, p.sde, p.x0, p.t, p.z, block);
+    EXPECT_EQ(blocks.N, 50);
+    EXPECT_LT((blocks.G - whole.G).cwiseAbs().maxCoeff(), 1e-14 * whole.G.cwiseAbs().maxCoeff()) << block;
+    EXPECT_LT((blocks.B - whole.B).cwiseAbs().maxCoeff(), 1e-14 * whole.B.cwiseAbs().maxCoeff()) << block;
+    EXPECT_NEAR(blocks.c0, whole.c0, 1e-14 * whole.c0) << block;
+    EXPECT_NEAR(blocks.value(p.A), whole.value(p.A), 1e-12 * std::abs(whole.value(p.A))) << block;
+  }
+  EXPECT_THROW(quadratic_dsm_loss_in_blocks(p.model, p.sde, p.x0, p.t, p.z, 0), ConfigError);
+}
+
 }  // namespace
 }  // namespace diffgen
