@@ -67,7 +67,7 @@ void BM_KlPfOde(benchmark::State& state) {
   const Setup& s = setup();
   const ScoreModel& model = s.model(state.range(0));
   KlPfOdeOptions o;
-  o.prior = "exact";
+  o.prior = KlPrior::Exact;
   KlSummary k;
   for (auto _ : state) {
     k = kl_pf_ode(model, *s.target, *s.sde, o);

@@ -25,7 +25,7 @@ struct Setting {
 
 TrainerOptions reference_options() {
   TrainerOptions o;
-  o.optimizer.name = "sgd";
+  o.optimizer.kind = OptimizerKind::Sgd;
   o.optimizer.lr = 0.5;
   o.batch_size = 32;
   return o;

@@ -3,9 +3,14 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <csignal>
+#include <functional>
+#include <memory>
+
 #include <algorithm>
 #include <exception>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <system_error>
 
@@ -13,6 +18,7 @@
 #include "core/interrupt.hpp"
 #include "core/io.hpp"
 #include "core/parallel.hpp"
+#include "core/progress.hpp"
 #include "experiments/sweep.hpp"
 #include "report/table.hpp"
 
@@ -57,8 +63,6 @@ fs::path prepare_out_dir(const std::optional<fs::path>& out_dir, std::string_vie
   throw ConfigError(fmt::format("cannot find a free output folder name after '{}'", base.string()));
 }
 
-// The header's first two lines are read back by read_recorded_run (--resume):
-// keep their wording in step with its patterns.
 std::string config_file_text(const Config& config, const RunArgs& args, int seeds) {
   // Keys whose value differs from the default: stable when this file is fed
   // back with --config (which marks every key as set).
@@ -113,33 +117,66 @@ void check_resume_folder(const RunArgs& args, const fs::path& dir) {
         "cannot resume '{}': it has no config.toml, so it is not the output folder of a diffgen run", dir.string()));
 }
 
-// Runs `experiment` into `dir` (prepared, config.toml written) with the
-// interrupt handlers installed for the duration of the run.
+// What the command line shows of a finished run (unless --quiet): the
+// experiment's table and headlines on stdout, warnings on stderr.
+void show(const RunWriter::Outcome& outcome, bool quiet) {
+  if (!quiet) {
+    fmt::print("{}", outcome.terminal);
+    std::fflush(stdout);
+  }
+  for (const auto& w : outcome.warnings) fmt::print(stderr, "warning: {}\n", w);
+}
+
+// A progress bar on stderr for the engine's units, when stderr is a terminal.
+struct Progress {
+  std::unique_ptr<ProgressBar> bar;
+  std::function<void(std::int64_t)> on_start(std::string label, bool enabled) {
+    return [this, label, enabled](std::int64_t total) {
+      bar = std::make_unique<ProgressBar>(label, total, enabled && ::isatty(STDERR_FILENO));
+    };
+  }
+  std::function<void(std::int64_t)> on_progress() {
+    return [this](std::int64_t units) {
+      if (bar) bar->add(units);
+    };
+  }
+};
+
+// Runs `experiment` into `dir` (prepared, config.toml and run.json written)
+// with the interrupt handlers installed for the duration of the run.
 int execute(const Experiment& experiment, const Config& config, const fs::path& dir, int seeds, bool resume,
             bool quiet) {
+  Progress progress;
   RunOptions options;
   options.out_dir = dir;
   options.seeds = seeds;
-  options.quiet = quiet;
-  options.progress = ::isatty(STDERR_FILENO) && !quiet;
   options.resume = resume;
+  options.on_start = progress.on_start(fmt::format("{} ({} seed{})", experiment.name(), seeds, seeds > 1 ? "s" : ""),
+                                       !quiet);
+  options.on_progress = progress.on_progress();
   if (!quiet) {
     fmt::print(stderr, "diffgen: {} {} ({} seed{}, {} thread{}) {} {}\n", resume ? "resuming" : "running",
                experiment.name(), seeds, seeds == 1 ? "" : "s", num_threads(), num_threads() == 1 ? "" : "s",
                resume ? "in" : "into", dir.string());
   }
+  RunOutcome outcome;
   try {
     const InterruptHandlers handlers;
-    experiment.run(config, options);
+    outcome = run_experiment(experiment, config, options);
+    if (progress.bar) progress.bar->finish();
   } catch (const Interrupted& e) {
+    if (progress.bar) progress.bar->finish();
     std::fflush(stdout);
-    throw Interrupted(fmt::format("{}\nContinue with: diffgen run {} --resume {}", e.what(), experiment.name(),
-                                  shell_word(dir.string())));
+    throw Interrupted(fmt::format("{} stopped {}: {}\nContinue with: diffgen run {} --resume {}", experiment.name(),
+                                  interrupt_signal() == SIGTERM ? "by SIGTERM" : "by Ctrl-C (SIGINT)", e.what(),
+                                  experiment.name(), shell_word(dir.string())));
   } catch (const std::exception&) {
     std::fflush(stdout);
     fmt::print(stderr, "note: outputs written before the failure are in {}\n", dir.string());
     throw;
   }
+  show(outcome.writer, quiet);
+  if (outcome.writer.failure) throw NumericalError(*outcome.writer.failure);
   std::fflush(stderr);
   if (quiet) {
     fmt::print("{}\n", dir.string());
@@ -153,42 +190,50 @@ int execute(const Experiment& experiment, const Config& config, const fs::path& 
 int resume_experiment(const Experiment& experiment, const RunArgs& args) {
   const fs::path dir = *args.resume_dir;
   check_resume_folder(args, dir);
-  const RecordedRun recorded = read_recorded_run(dir / "config.toml");
-  if (!recorded.experiment.empty() && recorded.experiment != experiment.name())
+  const RunManifest recorded = read_manifest(dir);
+  if (recorded.experiment != experiment.name())
     throw ConfigError(fmt::format("cannot resume '{}' as {}: it holds a run of '{}' (diffgen run {} --resume {})",
                                   dir.string(), experiment.name(), recorded.experiment, recorded.experiment,
                                   shell_word(dir.string())));
-  if (recorded.seeds && args.seeds && *recorded.seeds != *args.seeds)
+  if (args.seeds && recorded.seeds != *args.seeds)
     throw ConfigError(
         fmt::format("'{}' was run with --seeds {}; a resume continues it with the same seeds (got --seeds {})",
-                    dir.string(), *recorded.seeds, *args.seeds));
-  const std::optional<int> seeds = recorded.seeds ? recorded.seeds : args.seeds;
-  if (!seeds)
-    throw ConfigError(fmt::format(
-        "cannot tell how many seeds the run in '{}' used (its config.toml header does not say): pass --seeds",
-        dir.string()));
+                    dir.string(), recorded.seeds, *args.seeds));
   Config config(experiment.schema());
   config.merge_toml_file(dir / "config.toml");
   experiment.validate(config);
   if (args.threads) set_num_threads(*args.threads);
-  return execute(experiment, config, dir, *seeds, true, args.quiet);
+  return execute(experiment, config, dir, recorded.seeds, true, args.quiet);
 }
 
 }  // namespace
 
-RecordedRun read_recorded_run(const fs::path& config_toml) {
-  static const std::regex kExperiment(R"(^# Resolved configuration of `diffgen run ([^` ]+)`.*)");
-  static const std::regex kSeeds(R"(^# Re-run with: diffgen run .* --seeds ([0-9]{1,9})\s*$)");
-  RecordedRun recorded;
-  std::ifstream in(config_toml);
-  std::string line;
-  std::smatch m;
-  // The header is the leading block of comment lines.
-  while (std::getline(in, line) && (line.empty() || line[0] == '#')) {
-    if (std::regex_match(line, m, kExperiment)) recorded.experiment = m[1];
-    if (std::regex_match(line, m, kSeeds)) recorded.seeds = std::stoi(m[1]);
+void write_manifest(const fs::path& dir, const RunManifest& manifest) {
+  write_json_atomic(dir / "run.json", nlohmann::json{{"experiment", manifest.experiment},
+                                                     {"seeds", manifest.seeds},
+                                                     {"diffgen_version", manifest.version},
+                                                     {"resume", fmt::format("diffgen run {} --resume DIR",
+                                                                            manifest.experiment)}});
+}
+
+RunManifest read_manifest(const fs::path& dir) {
+  const fs::path file = dir / "run.json";
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec))
+    throw ConfigError(fmt::format("cannot resume '{}': it has no run.json, so it is not the output folder of a "
+                                  "diffgen run (or one written by a diffgen before 0.2)",
+                                  dir.string()));
+  try {
+    const auto j = nlohmann::json::parse(read_text_file(file));
+    RunManifest m;
+    m.experiment = j.at("experiment").get<std::string>();
+    m.seeds = j.at("seeds").get<int>();
+    m.version = j.value("diffgen_version", "");
+    if (m.seeds < 1) throw std::invalid_argument("seeds < 1");
+    return m;
+  } catch (const std::exception& e) {
+    throw ConfigError(fmt::format("cannot resume '{}': its run.json is not readable ({})", dir.string(), e.what()));
   }
-  return recorded;
 }
 
 const Experiment& require_experiment(std::string_view name) {
@@ -268,6 +313,7 @@ int run_experiment(const RunArgs& args) {
   if (args.threads) set_num_threads(*args.threads);
   const fs::path dir = prepare_out_dir(args.out_dir, args.experiment);
   write_file_atomic(dir / "config.toml", config_file_text(config, args, seeds));
+  write_manifest(dir, {experiment.name(), seeds, std::string(kVersion)});
   return execute(experiment, config, dir, seeds, false, args.quiet);
 }
 
@@ -290,10 +336,11 @@ int run_sweep_command(const SweepArgs& args, Communicator& comm) {
   if (dir_text.rfind("error:", 0) == 0) throw ConfigError(dir_text.substr(6));
   const fs::path dir = dir_text.substr(3);
 
+  Progress progress;
   SweepOptions options;
   options.out_dir = dir;
-  options.quiet = args.quiet || !comm.is_root();
-  options.progress = comm.is_root() && ::isatty(STDERR_FILENO) && !args.quiet;
+  options.on_start = progress.on_start(fmt::format("sweep {}", plan.experiment->name()), comm.is_root() && !args.quiet);
+  options.on_progress = progress.on_progress();
   if (comm.is_root() && !args.quiet) {
     fmt::print(stderr, "diffgen: sweeping {} over {} points ({} combination{} x {} seed{}) on {} rank{} x {} thread{} into {}\n",
                plan.experiment->name(), plan.num_points(), plan.num_combinations(),
@@ -304,21 +351,24 @@ int run_sweep_command(const SweepArgs& args, Communicator& comm) {
   try {
     const InterruptHandlers handlers;
     summary = run_sweep(plan, options, comm);
+    if (progress.bar) progress.bar->finish();
   } catch (const Interrupted& e) {
+    if (progress.bar) progress.bar->finish();
     std::fflush(stdout);
-    throw Interrupted(fmt::format("{}\nContinue with: diffgen sweep {} --out {}", e.what(),
+    throw Interrupted(fmt::format("sweep stopped: {}\nContinue with: diffgen sweep {} --out {}", e.what(),
                                   shell_word(args.file.string()), shell_word(dir.string())));
   }
   if (!comm.is_root()) return 0;
-  std::fflush(stdout);
+  show(summary.outcome, args.quiet);
   if (args.quiet) {
     fmt::print("{}\n", dir.string());
   } else {
-    fmt::print("{} points: {} computed now, {} already finished{}. Outputs in {}: {}\n", summary.points,
-               summary.computed, summary.skipped,
-               summary.failed > 0 ? fmt::format(", {} stopped early (see report.md)", summary.failed) : "",
+    fmt::print("{} tasks: {} computed now, {} already finished{}. Outputs in {}: {}\n", summary.tasks,
+               summary.computed, summary.reused,
+               summary.failed > 0 ? fmt::format("; {} points stopped early (see report.md)", summary.failed) : "",
                dir.string(), join(output_names(dir), ", "));
   }
+  if (summary.outcome.failure) throw NumericalError(*summary.outcome.failure);
   return 0;
 }
 

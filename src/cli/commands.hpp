@@ -11,8 +11,9 @@
 #include <vector>
 
 #include "core/config.hpp"
-#include "experiments/communicator.hpp"
+#include "engine/communicator.hpp"
 #include "experiments/experiment.hpp"
+#include "experiments/run.hpp"
 
 namespace diffgen::cli {
 
@@ -30,17 +31,21 @@ struct RunArgs {
   std::optional<int> seeds;                          // default 1, or the resumed run's own
   std::optional<int> threads;                        // default: every core
   bool quiet = false;
-  // Continue the run in this folder from its config.toml and checkpoints
-  // (no --config, --set or --out with it).
+  // Continue the run in this folder from its run.json, config.toml and stored
+  // task results (no --config, --set or --out with it).
   std::optional<std::filesystem::path> resume_dir;
 };
 
-// What a run's config.toml header records about the run that wrote it.
-struct RecordedRun {
-  std::string experiment;    // empty when the header does not say
-  std::optional<int> seeds;  // --seeds of the run
+// The run.json manifest of a run folder: which experiment and how many seeds
+// wrote it (what --resume continues), and the diffgen version.
+struct RunManifest {
+  std::string experiment;
+  int seeds = 1;
+  std::string version;
 };
-RecordedRun read_recorded_run(const std::filesystem::path& config_toml);
+void write_manifest(const std::filesystem::path& dir, const RunManifest& manifest);
+// ConfigError when the folder has no readable run.json.
+RunManifest read_manifest(const std::filesystem::path& dir);
 
 // The experiment called `name`; otherwise ConfigError naming it, the closest
 // known name and the list of known names.

@@ -45,12 +45,13 @@ int run_cli(int argc, char** argv) {
   run->add_flag("--quiet,-q", args.quiet, "No progress or table; print only the output folder.");
   CLI::Option* resume_opt = run->add_option(
       "--resume", resume_dir,
-      "Continue the run in DIR (after a kill or Ctrl-C) from its config.toml and checkpoints; the outputs equal an "
-      "uninterrupted run's. Not with --config, --set or --out.");
+      "Continue the run in DIR (after a kill or Ctrl-C) from its run.json, config.toml, finished tasks and "
+      "checkpoints; the outputs equal an uninterrupted run's. Not with --config, --set or --out.");
   resume_opt->type_name("DIR");
   run->footer(
-      "Writes config.toml, metrics.csv, summary.json, timing.json, plots/*.png, report.md and checkpoints/.\n"
-      "Ctrl-C or SIGTERM saves checkpoints and exits with code 130; continue with --resume DIR.\n"
+      "Writes run.json, config.toml, metrics.csv, summary.json, timing.json, plots/*.png, report.md, tasks/ (each\n"
+      "finished task's numbers) and checkpoints/. Ctrl-C or SIGTERM keeps what finished, saves checkpoints and\n"
+      "exits with code 130; continue with --resume DIR.\n"
       "`diffgen describe EXPERIMENT` lists the keys --set and --config accept.");
 
   std::string describe_name;
@@ -72,15 +73,15 @@ int run_cli(int argc, char** argv) {
   CLI::Option* sweep_out_opt = sweep->add_option(
       "--out", sweep_out,
       "Output folder (default: runs/sweep-EXPERIMENT-<UTC timestamp>). Given again, the sweep continues there, "
-      "skipping the points already finished.");
+      "skipping the tasks already finished.");
   CLI::Option* sweep_threads_opt =
       sweep->add_option("--threads", sweep_threads, "Worker threads per process (default: all cores).");
   sweep->add_flag("--quiet,-q", sweep_args.quiet, "No progress or table; print only the output folder.");
   sweep->footer(
       "Example file:\n"
-      "  experiment = \"early-stopping\"\n  seeds = 5\n  [set]\n  epochs = 1000\n  [grid]\n"
+      "  experiment = \"early-stopping\"\n  seeds = 5\n  [set]\n  \"train.epochs\" = 1000\n  [grid]\n"
       "  \"target.mu\" = [1.0, 3.0, 5.0]\n"
-      "Writes sweep.toml, points/, points.csv, aggregate.csv, scalars.csv, summary.json, plots/*.png and report.md.\n"
+      "Writes sweep.toml, tasks/, points.csv, aggregate.csv, scalars.csv, summary.json, plots/*.png and report.md.\n"
       "Over several processes or machines: mpirun -n K diffgen sweep FILE --out DIR (rank 0 writes).");
 
   try {

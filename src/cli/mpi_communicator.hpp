@@ -5,7 +5,7 @@
 
 #include <memory>
 
-#include "experiments/communicator.hpp"
+#include "engine/communicator.hpp"
 
 namespace diffgen::cli {
 

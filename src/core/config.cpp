@@ -75,34 +75,67 @@ bool valid_key(std::string_view key) {
 }
 
 bool type_matches(ValueType type, const Value& value) {
-  switch (type) {
-    case ValueType::Int:
-      return std::holds_alternative<std::int64_t>(value);
-    case ValueType::Double:
-      return std::holds_alternative<double>(value);
-    case ValueType::Bool:
-      return std::holds_alternative<bool>(value);
-    case ValueType::String:
-      return std::holds_alternative<std::string>(value);
+  // The variant's alternatives are in ValueType's order.
+  return value.index() == static_cast<std::size_t>(type);
+}
+
+bool is_numeric(ValueType type) {
+  return type == ValueType::Int || type == ValueType::Double || type == ValueType::IntList ||
+         type == ValueType::DoubleList;
+}
+
+// "" when the number is within the spec's range, otherwise the reason.
+std::string number_violation(const KeySpec& spec, double x) {
+  if (!std::isfinite(x)) return "is not a finite number";
+  const bool below = spec.min && (spec.min_exclusive ? x <= *spec.min : x < *spec.min);
+  const bool above = spec.max && (spec.max_exclusive ? x >= *spec.max : x > *spec.max);
+  if (below || above) return "is out of range: must be " + allowed_text(spec);
+  return "";
+}
+
+std::string choice_violation(const KeySpec& spec, const std::string& s) {
+  if (spec.choices.empty() || std::find(spec.choices.begin(), spec.choices.end(), s) != spec.choices.end()) return "";
+  return fmt::format("is not allowed (allowed: {})", join(spec.choices, ", "));
+}
+
+// Each element of a list against the element rules, then the list's size and repeats.
+template <class T>
+std::string list_violation(const KeySpec& spec, const std::vector<T>& items) {
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    std::string why;
+    if constexpr (std::is_same_v<T, std::string>) {
+      why = choice_violation(spec, items[i]);
+    } else {
+      why = number_violation(spec, static_cast<double>(items[i]));
+    }
+    if (!why.empty()) return fmt::format("has element {} = {}, which {}", i + 1, format_value(Value(items[i])), why);
+    if (spec.unique && std::find(items.begin(), items.begin() + static_cast<std::ptrdiff_t>(i), items[i]) !=
+                           items.begin() + static_cast<std::ptrdiff_t>(i))
+      return fmt::format("lists {} twice", format_value(Value(items[i])));
   }
-  return false;
+  if (items.size() < spec.min_items)
+    return fmt::format("has {} element{}: give at least {}", items.size(), items.size() == 1 ? "" : "s",
+                       spec.min_items);
+  return "";
 }
 
 // "" when the value is allowed, otherwise the reason (without the key).
 std::string violation(const KeySpec& spec, const Value& value) {
-  if (spec.type == ValueType::Int || spec.type == ValueType::Double) {
-    const double x =
-        spec.type == ValueType::Int ? static_cast<double>(std::get<std::int64_t>(value)) : std::get<double>(value);
-    if (!std::isfinite(x)) return "is not a finite number";
-    const bool below = spec.min && (spec.min_exclusive ? x <= *spec.min : x < *spec.min);
-    const bool above = spec.max && (spec.max_exclusive ? x >= *spec.max : x > *spec.max);
-    if (below || above) return "is out of range: must be " + allowed_text(spec);
-  }
-  if (spec.type == ValueType::String && !spec.choices.empty()) {
-    const auto& s = std::get<std::string>(value);
-    if (std::find(spec.choices.begin(), spec.choices.end(), s) == spec.choices.end()) {
-      return fmt::format("is not allowed (allowed: {})", join(spec.choices, ", "));
-    }
+  switch (spec.type) {
+    case ValueType::Int:
+      return number_violation(spec, static_cast<double>(std::get<std::int64_t>(value)));
+    case ValueType::Double:
+      return number_violation(spec, std::get<double>(value));
+    case ValueType::String:
+      return choice_violation(spec, std::get<std::string>(value));
+    case ValueType::IntList:
+      return list_violation(spec, std::get<IntList>(value));
+    case ValueType::DoubleList:
+      return list_violation(spec, std::get<DoubleList>(value));
+    case ValueType::StringList:
+      return list_violation(spec, std::get<StringList>(value));
+    case ValueType::Bool:
+      break;
   }
   return "";
 }
@@ -150,6 +183,15 @@ std::size_t invalid_utf8_at(std::string_view s) {
 std::string quoted_value(const Value& value) {
   if (const auto* s = std::get_if<std::string>(&value)) return fmt::format("'{}'", *s);
   return format_value(value);
+}
+
+// The first invalid UTF-8 byte of any string in the value, or npos.
+std::size_t invalid_utf8_in(const Value& value) {
+  if (const auto* text = std::get_if<std::string>(&value)) return invalid_utf8_at(*text);
+  if (const auto* list = std::get_if<StringList>(&value))
+    for (const auto& item : *list)
+      if (const std::size_t at = invalid_utf8_at(item); at != std::string_view::npos) return at;
+  return std::string_view::npos;
 }
 
 std::int64_t parse_int(const KeySpec& spec, std::string_view raw) {
@@ -229,6 +271,16 @@ std::string toml_quote(std::string_view s) {
 
 std::string toml_value(const Value& value) {
   if (const auto* s = std::get_if<std::string>(&value)) return toml_quote(*s);
+  if (const auto* list = std::get_if<StringList>(&value)) {
+    std::vector<std::string> items;
+    for (const auto& item : *list) items.push_back(toml_quote(item));
+    return "[" + join(items, ", ") + "]";
+  }
+  if (const auto* list = std::get_if<DoubleList>(&value)) {
+    std::vector<std::string> items;
+    for (double x : *list) items.push_back(toml_value(Value(x)));
+    return "[" + join(items, ", ") + "]";
+  }
   std::string text = format_value(value);
   // A double must read back as a TOML float, not an integer: 1 -> 1.0.
   if (std::holds_alternative<double>(value) && text.find_first_of(".e") == std::string::npos) text += ".0";
@@ -397,7 +449,94 @@ std::string describe_toml_node(const toml::node& node) {
   return "a date/time";
 }
 
+// A TOML array as a list value of the key's element type; an int is
+// accepted for a double element. ConfigError naming the element otherwise.
+Value list_from_toml(const KeySpec& spec, const toml::array& array) {
+  const ValueType element = element_type(spec.type);
+  IntList ints;
+  DoubleList doubles;
+  StringList strings;
+  for (std::size_t i = 0; i < array.size(); ++i) {
+    const toml::node& node = *array.get(i);
+    if (element == ValueType::String && node.is_string()) {
+      strings.push_back(node.as_string()->get());
+    } else if (element == ValueType::Int && node.is_integer()) {
+      ints.push_back(node.as_integer()->get());
+    } else if (element == ValueType::Double && (node.is_integer() || node.is_floating_point())) {
+      doubles.push_back(node.is_integer() ? static_cast<double>(node.as_integer()->get())
+                                          : node.as_floating_point()->get());
+    } else {
+      throw ConfigError(fmt::format("{}: element {} = {} is not a {}", spec.key, i + 1, describe_toml_node(node),
+                                    type_name(element)));
+    }
+  }
+  if (element == ValueType::Int) return ints;
+  if (element == ValueType::Double) return doubles;
+  return strings;
+}
+
+// A list as typed on the command line: a TOML array "[2, 4]" or the bare
+// items "2,4" (strings unquoted, spaces around items ignored).
+Value parse_list(const KeySpec& spec, std::string_view raw);
+
 }  // namespace
+
+namespace {
+
+Value parse_list(const KeySpec& spec, std::string_view raw) {
+  const std::string_view text = trim(raw);
+  if (!text.empty() && text.front() == '[') {
+    const std::string document = "value = " + std::string(text);
+    check_toml_non_ascii(document, spec.key);
+    try {
+      const toml::table root = toml::parse(document, spec.key);
+      if (const auto* array = root["value"].as_array()) return list_from_toml(spec, *array);
+    } catch (const toml::parse_error& e) {
+      throw ConfigError(fmt::format("{} = '{}' is not a list: {}", spec.key, raw, e.description()));
+    }
+    throw ConfigError(fmt::format("{} = '{}' is not a list", spec.key, raw));
+  }
+  const ValueType element = element_type(spec.type);
+  KeySpec item_spec = spec;
+  item_spec.type = element;
+  IntList ints;
+  DoubleList doubles;
+  StringList strings;
+  std::size_t start = 0;
+  while (!text.empty() && start <= text.size()) {
+    const std::size_t comma = std::min(text.find(',', start), text.size());
+    const std::string_view item = trim(text.substr(start, comma - start));
+    if (item.empty())
+      throw ConfigError(fmt::format("{} = '{}' has an empty item (give items separated by commas, e.g. 2,4,8)",
+                                    spec.key, raw));
+    if (element == ValueType::Int) ints.push_back(parse_int(item_spec, item));
+    if (element == ValueType::Double) doubles.push_back(parse_double(item_spec, item));
+    if (element == ValueType::String) strings.emplace_back(item);
+    start = comma + 1;
+  }
+  if (element == ValueType::Int) return ints;
+  if (element == ValueType::Double) return doubles;
+  return strings;
+}
+
+}  // namespace
+
+bool is_list(ValueType type) {
+  return type == ValueType::IntList || type == ValueType::DoubleList || type == ValueType::StringList;
+}
+
+ValueType element_type(ValueType type) {
+  switch (type) {
+    case ValueType::IntList:
+      return ValueType::Int;
+    case ValueType::DoubleList:
+      return ValueType::Double;
+    case ValueType::StringList:
+      return ValueType::String;
+    default:
+      return type;
+  }
+}
 
 std::string_view type_name(ValueType type) {
   switch (type) {
@@ -409,21 +548,47 @@ std::string_view type_name(ValueType type) {
       return "bool";
     case ValueType::String:
       return "string";
+    case ValueType::IntList:
+      return "list of int";
+    case ValueType::DoubleList:
+      return "list of double";
+    case ValueType::StringList:
+      return "list of string";
   }
   return "?";
 }
 
+namespace {
+
+struct ValueFormatter {
+  std::string operator()(std::int64_t v) const { return fmt::format("{}", v); }
+  std::string operator()(bool v) const { return v ? "true" : "false"; }
+  std::string operator()(const std::string& v) const { return v; }
+  std::string operator()(double v) const { return fmt::format("{}", v); }
+  template <class T>
+  std::string operator()(const std::vector<T>& list) const {
+    std::vector<std::string> items;
+    for (const auto& item : list) items.push_back((*this)(item));
+    return "[" + join(items, ", ") + "]";
+  }
+};
+
+}  // namespace
+
 std::string format_value(const Value& value) {
-  struct Formatter {
-    std::string operator()(std::int64_t v) const { return fmt::format("{}", v); }
-    std::string operator()(bool v) const { return v ? "true" : "false"; }
-    std::string operator()(const std::string& v) const { return v; }
-    std::string operator()(double v) const { return fmt::format("{}", v); }
-  };
-  return std::visit(Formatter{}, value);
+  return std::visit(ValueFormatter{}, value);
 }
 
 std::string allowed_text(const KeySpec& spec) {
+  if (is_list(spec.type)) {
+    KeySpec element = spec;
+    element.type = element_type(spec.type);
+    const std::string each = allowed_text(element);
+    std::string text = each.empty() ? "" : "each " + each;
+    if (spec.min_items > 1) text += fmt::format("{}at least {} items", text.empty() ? "" : "; ", spec.min_items);
+    if (spec.unique) text += text.empty() ? "no repeats" : ", no repeats";
+    return text;
+  }
   if (spec.type == ValueType::Bool) return "true, false";
   if (spec.type == ValueType::String) return join(spec.choices, ", ");
   const auto bound = [&](double b) {
@@ -472,9 +637,8 @@ Schema& Schema::add(KeySpec spec) {
     }
   }
   if (!type_matches(spec.type, spec.default_value)) fail("default value has the wrong type");
-  const bool numeric = spec.type == ValueType::Int || spec.type == ValueType::Double;
-  if (!numeric && (spec.min || spec.max)) fail("only numeric keys have a range");
-  if (spec.type != ValueType::String && !spec.choices.empty()) fail("only string keys have choices");
+  if (!is_numeric(spec.type) && (spec.min || spec.max)) fail("only numeric keys have a range");
+  if (element_type(spec.type) != ValueType::String && !spec.choices.empty()) fail("only string keys have choices");
   if ((spec.min && !std::isfinite(*spec.min)) || (spec.max && !std::isfinite(*spec.max))) fail("bounds must be finite");
   if (spec.min && spec.max && *spec.min > *spec.max) fail("min is above max");
   if (const std::string why = violation(spec, spec.default_value); !why.empty()) {
@@ -531,6 +695,20 @@ Schema& Schema::add_string(std::string key, std::string default_value, std::stri
   return add(std::move(spec));
 }
 
+Schema& Schema::add_renamed(std::string old_key, std::string new_key) {
+  if (index_.count(old_key)) throw std::invalid_argument("schema: renamed key '" + old_key + "' is still declared");
+  renamed_[std::move(old_key)].push_back(std::move(new_key));
+  return *this;
+}
+
+const std::string* Schema::renamed_to(std::string_view old_key) const {
+  const auto it = renamed_.find(old_key);
+  if (it == renamed_.end()) return nullptr;
+  for (const auto& now : it->second)
+    if (find(now)) return &now;
+  return nullptr;
+}
+
 const KeySpec* Schema::find(std::string_view key) const {
   const auto it = index_.find(key);
   return it == index_.end() ? nullptr : &keys_[it->second];
@@ -550,6 +728,8 @@ Config::Config(Schema schema) : schema_(std::move(schema)) {
 
 std::size_t Config::index_of(std::string_view key) const {
   if (const KeySpec* spec = schema_.find(key)) return static_cast<std::size_t>(spec - schema_.keys().data());
+  if (const std::string* now = schema_.renamed_to(key))
+    throw ConfigError(fmt::format("key '{}' was renamed to '{}'", key, *now));
   const auto names = schema_.key_names();
   const auto near = closest_names(key, names);
   if (near.empty()) {
@@ -593,6 +773,11 @@ void Config::set(std::string_view key, std::string_view text) {
     case ValueType::String:
       value = std::string(text);
       break;
+    case ValueType::IntList:
+    case ValueType::DoubleList:
+    case ValueType::StringList:
+      value = parse_list(spec, text);
+      break;
   }
   set_value(key, value);
 }
@@ -604,20 +789,23 @@ void Config::set_value(std::string_view key, const Value& value) {
   if (spec.type == ValueType::Double && std::holds_alternative<std::int64_t>(v)) {
     v = static_cast<double>(std::get<std::int64_t>(v));
   }
+  if (spec.type == ValueType::DoubleList && std::holds_alternative<IntList>(v)) {
+    const IntList& ints = std::get<IntList>(v);
+    v = DoubleList(ints.begin(), ints.end());
+  }
   if (!type_matches(spec.type, v)) {
     const std::string_view expected = spec.type == ValueType::Int      ? "an integer"
                                       : spec.type == ValueType::Double ? "a number"
                                       : spec.type == ValueType::Bool   ? "a boolean (true or false)"
-                                                                       : "a string";
+                                      : spec.type == ValueType::String ? "a string"
+                                                                       : "a list";
     throw ConfigError(fmt::format("{} = {} is not {}", spec.key, quoted_value(v), expected));
   }
   // TOML files are UTF-8: a string that is not could not be saved in the
   // run's config.toml and read back (found by fuzz/fuzz_config).
-  if (const auto* text = std::get_if<std::string>(&v)) {
-    if (const std::size_t at = invalid_utf8_at(*text); at != std::string_view::npos) {
-      throw ConfigError(
-          fmt::format("{} = a text that is not valid UTF-8 (byte {} of it, counting from 0)", spec.key, at));
-    }
+  if (const std::size_t at = invalid_utf8_in(v); at != std::string_view::npos) {
+    throw ConfigError(
+        fmt::format("{} = a text that is not valid UTF-8 (byte {} of it, counting from 0)", spec.key, at));
   }
   if (const std::string why = violation(spec, v); !why.empty()) {
     throw ConfigError(fmt::format("{} = {} {}", spec.key, quoted_value(v), why));
@@ -680,6 +868,8 @@ void Config::merge_toml_string(std::string_view text, std::string_view source) {
           staged.set_value(key, f->get());
         } else if (const auto* b = node.as_boolean()) {
           staged.set_value(key, b->get());
+        } else if (const auto* array = node.as_array(); array && is_list(schema_.find(key)->type)) {
+          staged.set_value(key, list_from_toml(*schema_.find(key), *array));
         } else {
           const KeySpec& spec = *schema_.find(key);
           throw ConfigError(
@@ -708,6 +898,18 @@ bool Config::get_bool(std::string_view key) const {
 
 const std::string& Config::get_string(std::string_view key) const {
   return std::get<std::string>(values_[checked_index(key, ValueType::String)]);
+}
+
+const IntList& Config::get_int_list(std::string_view key) const {
+  return std::get<IntList>(values_[checked_index(key, ValueType::IntList)]);
+}
+
+const DoubleList& Config::get_double_list(std::string_view key) const {
+  return std::get<DoubleList>(values_[checked_index(key, ValueType::DoubleList)]);
+}
+
+const StringList& Config::get_string_list(std::string_view key) const {
+  return std::get<StringList>(values_[checked_index(key, ValueType::StringList)]);
 }
 
 const Value& Config::get(std::string_view key) const {

@@ -18,23 +18,35 @@
 
 namespace diffgen {
 
-enum class ValueType { Int, Double, Bool, String };
-using Value = std::variant<std::int64_t, double, bool, std::string>;
+// Scalars, and lists of one element type (a TOML array; on the command line
+// "2,4,8" or "[2, 4, 8]"), whose every element is checked like a scalar.
+enum class ValueType { Int, Double, Bool, String, IntList, DoubleList, StringList };
+using IntList = std::vector<std::int64_t>;
+using DoubleList = std::vector<double>;
+using StringList = std::vector<std::string>;
+using Value = std::variant<std::int64_t, double, bool, std::string, IntList, DoubleList, StringList>;
 
 struct KeySpec {
   std::string key;  // dotted, e.g. "kl.t0"; each part is [A-Za-z0-9_-]+
   ValueType type = ValueType::Double;
   Value default_value;
   std::string description;
-  std::optional<double> min, max;  // numeric keys only
+  std::optional<double> min, max;  // numeric keys (and each element of a numeric list) only
   bool min_exclusive = false, max_exclusive = false;
-  std::vector<std::string> choices;  // allowed strings; empty = any
+  std::vector<std::string> choices;  // allowed strings (and string-list elements); empty = any
+  // Lists: at least this many elements, and no element twice when `unique`.
+  std::size_t min_items = 1;
+  bool unique = true;
 };
 
-// "int", "double", "bool", "string".
+// Whether the type is one of the list types, and the scalar type of its elements.
+bool is_list(ValueType type);
+ValueType element_type(ValueType type);
+
+// "int", "double", "bool", "string", "list of int", ...
 std::string_view type_name(ValueType type);
-// A value as a user would type it: 100, 0.001, true, adam. Doubles use the
-// shortest text that reads back to the same number.
+// A value as a user would type it: 100, 0.001, true, adam, [2, 4, 8]. Doubles
+// use the shortest text that reads back to the same number.
 std::string format_value(const Value& value);
 // What a key allows, for messages and `describe`: ">= 1", "> 0 and <= 1",
 // "sgd | adam", "true | false"; empty when anything of the type is allowed.
@@ -59,6 +71,13 @@ class Schema {
   Schema& add_string(std::string key, std::string default_value, std::string description,
                      std::vector<std::string> choices = {});
 
+  // An old spelling of a key: setting it is refused (exit 2) with "renamed
+  // to NEW". Ignored unless NEW is declared; an old key with several new
+  // names (one per experiment's keys) names the first one declared.
+  Schema& add_renamed(std::string old_key, std::string new_key);
+  // The new name of an old key, or nullptr.
+  const std::string* renamed_to(std::string_view old_key) const;
+
   // nullptr when the key is not declared.
   const KeySpec* find(std::string_view key) const;
   // In declaration order: the order of `describe` and of config.toml.
@@ -68,6 +87,7 @@ class Schema {
  private:
   std::vector<KeySpec> keys_;
   std::map<std::string, std::size_t, std::less<>> index_;
+  std::map<std::string, std::vector<std::string>, std::less<>> renamed_;
 };
 
 class Config {
@@ -76,7 +96,8 @@ class Config {
 
   // Parses `text` as the key's type and validates it. Ints reject "1.5";
   // bools accept true/false/1/0/yes/no (any case); doubles accept 1e-4 and
-  // reject nan and inf; ranges and choices are checked.
+  // reject nan and inf; lists are "a,b,c" or a TOML array "[a, b, c]";
+  // ranges and choices are checked (for a list, of every element).
   void set(std::string_view key, std::string_view text);
   // A typed value (an int is accepted for a double key), validated like set.
   void set_value(std::string_view key, const Value& value);
@@ -93,6 +114,9 @@ class Config {
   double get_double(std::string_view key) const;
   bool get_bool(std::string_view key) const;
   const std::string& get_string(std::string_view key) const;
+  const IntList& get_int_list(std::string_view key) const;
+  const DoubleList& get_double_list(std::string_view key) const;
+  const StringList& get_string_list(std::string_view key) const;
   const Value& get(std::string_view key) const;
 
   // Whether the key was assigned (by set, a file, ...) rather than left at its default.

@@ -1,24 +1,70 @@
 // `diffgen run early-stopping`: Li2023 §4.1.1, Fig. 3 — KL(target ‖ learned)
 // along training on ½N(-3,1) + ½N(3,1): it falls, reaches a minimum, then
-// rises as the model drifts toward the training set.
+// rises as the model drifts toward the training set. The experiment is
+// early_stopping.cpp; its summary.json (early_stopping_summary.cpp) and
+// plots (early_stopping_plots.cpp) are declared here.
 #pragma once
 
-#include "experiments/experiment.hpp"
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "experiments/training_study.hpp"
+#include "numerics/statistics.hpp"
+#include "report/run_writer.hpp"
 
 namespace diffgen {
 
-class EarlyStoppingExperiment final : public Experiment {
- public:
-  std::string name() const override { return "early-stopping"; }
-  std::string purpose() const override {
-    return "Li et al. 2023 Fig. 3: KL(target || learned) along training falls, bottoms out, then rises";
-  }
-  Schema schema() const override;
-  void validate(const Config& config) const override;
-  void run(const Config& config, const RunOptions& options) const override;
-  // One seed for `diffgen sweep` (early_stopping_sweep.cpp).
-  bool sweepable() const override { return true; }
-  SeedTable run_seed(const Config& config, Index seed_index) const override;
+// What one seed says about one measure along training: the minimum, where it
+// was reached, and the value at the end.
+struct CurveFacts {
+  double min = std::numeric_limits<double>::quiet_NaN();
+  Index epoch_of_min = -1;
+  double final = std::numeric_limits<double>::quiet_NaN();
 };
+CurveFacts curve_facts(const std::vector<StudyRow>& rows, double StudyRow::*metric);
+
+// Per evaluated epoch, the spread of a measure over the seeds that reached it.
+struct CurvePoint {
+  Index epoch;
+  Spread spread;
+};
+std::vector<CurvePoint> mean_curve(const std::vector<SeedResult>& seeds,
+                                   const std::function<double(const StudyRow&)>& value);
+std::vector<CurvePoint> mean_curve(const std::vector<SeedResult>& seeds, double StudyRow::*metric);
+
+// Over seeds: an oracle floor, a field of the fresh-sample baseline (or of
+// the memorizer's samples), the last finite value of a measure.
+Spread floor_spread(const std::vector<SeedResult>& seeds, double OracleFloors::*field);
+Spread baseline_spread(const std::vector<SeedResult>& seeds, double MemorizationBaseline::*field,
+                       bool memorizer = false);
+Spread final_spread(const std::vector<SeedResult>& seeds, double StudyRow::*metric);
+
+// The three memorization measures of THEORY.md §8 at the last epoch (seed
+// means), each with its reference values and what it points to: JSON for
+// summary.json and one Markdown line per measure for report.md.
+struct MemorizationReading {
+  nlohmann::json json = nlohmann::json::object();
+  std::vector<std::string> lines;
+};
+MemorizationReading memorization_reading(const std::vector<SeedResult>& seeds, const TrainingStudySettings& s);
+
+// The definitions of the measures, as summary.json and report.md state them.
+struct StudyDefinitions {
+  std::string kl_a, kl_b, kl_small, no_kl;
+  std::string emp(double t0) const;
+};
+StudyDefinitions study_definitions(const TrainingStudySettings& s);
+
+// summary.json of the early-stopping experiment (warnings about the
+// quadrature go to `warnings`).
+nlohmann::json early_stopping_summary(const std::vector<SeedResult>& seeds, const TrainingStudySettings& s,
+                                      std::vector<std::string>& warnings);
+
+// Queues the plots of a training study: KL with its floors, KL at the smaller
+// t0, the weight of the right mode, the densities of seed 0, memorization of
+// samples, the training loss.
+void add_study_plots(const std::vector<SeedResult>& seeds, const TrainingStudySettings& s, RunWriter& out);
 
 }  // namespace diffgen

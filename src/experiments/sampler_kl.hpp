@@ -5,17 +5,43 @@
 // marginals, against the number of steps, for the mean-only and the
 // covariance-matched step, uniform and geometric grids, and estimators of
 // E[X | Y_t] with a known error (exact, exact plus a fixed perturbation, a
-// trained score network).
+// trained score network). The plan and tasks are sampler_kl.cpp; the report
+// sampler_kl_report.cpp.
 #pragma once
 
 #include <cstdint>
+#include <limits>
+#include <map>
+#include <optional>
+#include <tuple>
 #include <string>
 #include <vector>
 
+#include "bounds/path_kl.hpp"
 #include "experiments/experiment.hpp"
+#include "models/registry.hpp"
+#include "numerics/power_fit.hpp"
+#include "report/table.hpp"
 #include "sampling/discrete_time.hpp"
+#include "training/train_options.hpp"
 
 namespace diffgen {
+
+enum class EstimatorKind { Exact, Perturbed, Trained };
+enum class GridKind { Uniform, Geometric, User };
+
+template <>
+struct EnumNames<EstimatorKind> {
+  static constexpr std::array table{std::pair{EstimatorKind::Exact, std::string_view("exact")},
+                                    std::pair{EstimatorKind::Perturbed, std::string_view("perturbed")},
+                                    std::pair{EstimatorKind::Trained, std::string_view("trained")}};
+};
+template <>
+struct EnumNames<GridKind> {
+  static constexpr std::array table{std::pair{GridKind::Uniform, std::string_view("uniform")},
+                                    std::pair{GridKind::Geometric, std::string_view("geometric")},
+                                    std::pair{GridKind::User, std::string_view("user")}};
+};
 
 struct SamplerKlSettings {
   std::uint64_t seed = 0;
@@ -23,36 +49,99 @@ struct SamplerKlSettings {
   std::vector<Index> dimensions{1, 8};
   std::vector<Index> steps{8, 16, 32, 64, 128, 256, 512, 1024};
   std::vector<StepRule> rules{StepRule::MeanOnly, StepRule::CovarianceMatched};
-  std::vector<std::string> grids{"uniform", "geometric"};
+  std::vector<GridKind> grids{GridKind::Uniform, GridKind::Geometric};
   double t_max = 100.0;  // t_n: the output Ŷ_n / t_n estimates X + N(0, I / t_n)
   double t_min = 1e-3;   // geometric grids: t_min ρ^k with the first point moved to 0
-  Vector user_grid;      // empty: none
-  std::vector<std::string> estimators{"exact", "perturbed", "trained"};
+  DoubleList user_grid;  // empty: none
+  std::vector<EstimatorKind> estimators{EstimatorKind::Exact, EstimatorKind::Perturbed, EstimatorKind::Trained};
   double perturbation = 0.01;  // ε of f = E[X | y] + ε u
-  // The trained estimator (d = 1): the foundation's reference network on the VE SDE.
-  Index trained_n = 1000, trained_epochs = 200, trained_batch = 32, trained_hidden = 16;
-  std::string trained_optimizer = "sgd";
-  std::vector<std::string> trained_grids{"geometric"};  // grids the trained estimator runs on
-  double trained_lr = 0.5, trained_sigma = 25.0, trained_eps = 1e-5;
+  // The trained estimator (d = 1): a score network trained on the target.
+  Index trained_n = 1000;
+  SdeOptions sde;
+  ModelOptions model;
+  TrainOptions train;
+  std::vector<GridKind> trained_grids{GridKind::Geometric};  // grids the trained estimator runs on
   Index mc_samples = 1000;        // d > 1
   Index quadrature_points = 401;  // d = 1
   double density_spacing = 0.8;   // d = 1 exact output density
   Index fit_min_steps = 64;       // slopes are fitted over steps >= this
   double threshold = 0.01;        // "how many steps for KL <= threshold"
 
-  static SamplerKlSettings from_config(const Config& config);
+  SamplerKlSettings();
 };
 
-class SamplerKlExperiment final : public Experiment {
- public:
-  std::string name() const override { return "sampler-kl"; }
-  std::string purpose() const override {
-    return "Reeves & Pfister 2025: exact KL of discrete-time samplers against the number of steps (mean-only vs "
-           "covariance-matched)";
-  }
-  Schema schema() const override;
-  void validate(const Config& config) const override;
-  void run(const Config& config, const RunOptions& options) const override;
+// A final-marginal KL with more comparison mass than this where the
+// sampler's density is only known from its far tails is an upper estimate
+// (OutputDensity), not an exact value: reported, but left out of fits.
+inline constexpr double kTailMassLimit = 1e-6;
+
+// One observation: a (seed, dimension, rule, grid, estimator, steps) cell.
+struct SamplerRow {
+  static constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+  Index seed = 0, dimension = 1;
+  StepRule rule = StepRule::MeanOnly;
+  GridKind grid = GridKind::Uniform;
+  EstimatorKind estimator = EstimatorKind::Exact;
+  Index steps = 0;
+  PathKl path;
+  double kl_final = kNaN, kl_tail_mass = kNaN;
+  Index density_points = 0;
+  // d > 1: Δ_n from the 1-D reduction of the symmetric target (NaN when d = 1 was not run).
+  double delta_reduction = kNaN;
+  bool has_path = false;
+  std::string failure;
+
+  bool kl_exact() const { return std::isfinite(kl_final) && kl_tail_mass <= kTailMassLimit; }
 };
+
+// The keys of sampler-kl, and the checks across them (ConfigError naming the keys).
+const OptionTable<SamplerKlSettings>& sampler_kl_options();
+void check_sampler_kl_settings(SamplerKlSettings& settings);
+
+// The grid of `kind` with n steps.
+Vector sampler_grid(const SamplerKlSettings& s, GridKind kind, Index n);
+// Whether the estimator runs in dimension d on grid kind g.
+bool estimator_runs(const SamplerKlSettings& s, EstimatorKind e, Index d, GridKind g);
+
+// The series a fit or a plot follows: a cell without its step count.
+struct SamplerSeriesKey {
+  Index seed, dimension;
+  StepRule rule;
+  GridKind grid;
+  EstimatorKind estimator;
+  // Grids by name (geometric, uniform, user): the order of summary.json's fits.
+  auto tie() const { return std::make_tuple(seed, dimension, rule, enum_name(grid), estimator); }
+  bool operator<(const SamplerSeriesKey& o) const { return tie() < o.tie(); }
+};
+using SamplerSeries = std::map<SamplerSeriesKey, std::vector<const SamplerRow*>>;
+// The rows of each series (user grids excluded: one step count each).
+SamplerSeries sampler_series(const std::vector<SamplerRow>& rows);
+
+// A power-law fit of KL final (d = 1) or Δ_n against n over n >= fit.min_steps.
+struct SamplerFit {
+  SamplerSeriesKey key;
+  std::string metric;  // "kl_final" | "delta_n"
+  PowerFit fit;
+  std::optional<Index> measured;  // smallest n reaching the threshold
+  double power_law_steps = SamplerRow::kNaN;  // where the fitted line crosses it
+};
+std::vector<SamplerFit> sampler_kl_fits(const SamplerKlSettings& s, const std::vector<SamplerRow>& rows);
+
+// The fitted slope of Δ_n against n (and of the final KL in d = 1) of every
+// series of `rows`, named "slope.<metric>.d<d>.<rule>.<grid>.<estimator>".
+std::map<std::string, double> sampler_kl_slopes(const SamplerKlSettings& s, const std::vector<SamplerRow>& rows);
+
+// The report's context (reports/sampler-kl.md) and the terminal's tables.
+struct SamplerKlText {
+  nlohmann::json context;
+  std::string fit_table, literature_table;  // as terminal text
+};
+SamplerKlText sampler_kl_text(const SamplerKlSettings& s, Index seeds, const std::vector<SamplerRow>& rows,
+                              const nlohmann::json& summary);
+// The plots: per dimension, a panel per (estimator, grid) against n.
+void add_sampler_kl_plots(const SamplerKlSettings& s, const std::vector<SamplerRow>& rows, RunWriter& out);
+
+// Writes every output of a run from its rows (in plan order).
+void write_sampler_kl_report(const SamplerKlSettings& s, Index seeds, std::vector<SamplerRow> rows, RunWriter& out);
 
 }  // namespace diffgen

@@ -2,86 +2,174 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 
-#include "core/error.hpp"
-#include "core/interrupt.hpp"
-#include "core/parallel.hpp"
-#include "core/progress.hpp"
-#include "experiments/checkpoint.hpp"
-#include "experiments/study_table.hpp"
 #include "numerics/statistics.hpp"
 
 namespace diffgen {
 namespace {
 
-namespace fs = std::filesystem;
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-fs::path variant_checkpoint(const fs::path& out, const std::string& slug, Index k) {
-  return out / "checkpoints" / fmt::format("{}-seed-{}.bin", slug, k);
+std::vector<double> to_std(const Vector& v) {
+  return {v.data(), v.data() + v.size()};
 }
 
 }  // namespace
 
-std::vector<std::vector<SeedResult>> run_study_grid(const std::string& experiment, const Config& config,
-                                                    const std::vector<StudyVariant>& variants,
-                                                    const RunOptions& options) {
-  const Index V = static_cast<Index>(variants.size()), K = options.seeds;
-  const std::string config_toml = config.to_toml();
-  std::error_code ec;
-  // A resume checks every checkpoint before any work; a fresh run drops old ones.
-  std::vector<std::optional<StudyCheckpoint>> resume(static_cast<std::size_t>(V * K));
-  if (!options.resume) fs::remove_all(options.out_dir / "checkpoints", ec);
-  for (Index v = 0; v < V && options.resume; ++v) {
-    for (Index k = 0; k < K; ++k) {
-      const fs::path file = variant_checkpoint(options.out_dir, variants[v].slug, k);
-      if (!fs::exists(file, ec)) continue;
-      StudyCheckpoint c = load_checkpoint(file);
-      check_checkpoint_matches(c, file, experiment, config, K, k);
-      check_resumable(c, variants[v].settings, file);
-      resume[static_cast<std::size_t>(v * K + k)] = std::move(c);
+StudyGrid::StudyGrid(std::string experiment, const Config& config, std::vector<StudyVariant> variants, Index seeds)
+    : experiment_(std::move(experiment)), config_(config), variants_(std::move(variants)), seeds_(seeds) {
+  for (const auto& v : variants_)
+    for (Index k = 0; k < seeds_; ++k) {
+      const auto& s = v.settings;
+      TaskInfo t;
+      t.key = v.slug.empty() ? fmt::format("seed-{}", k) : fmt::format("{}-seed-{}", v.slug, k);
+      // Training dominates: epochs × points × width.
+      t.cost = static_cast<double>(s.train.epochs) * static_cast<double>(s.n) *
+               static_cast<double>(s.model.kind == "mlp" ? s.model.mlp.hidden : s.model.random_features.width);
+      t.units = training_study_work(s);
+      t.kind = "training study";
+      tasks_.push_back(std::move(t));
     }
-  }
-  Index work = 0;
-  for (const auto& variant : variants) work += K * training_study_work(variant.settings);
-  ProgressBar bar(fmt::format("{} ({} variants x {} seed{})", experiment, V, K, K > 1 ? "s" : ""), work,
-                  options.progress && !options.quiet);
-  std::vector<std::vector<SeedResult>> results(static_cast<std::size_t>(V), std::vector<SeedResult>(K));
-  // The most expensive variants first, so the last tasks are short ones.
-  std::vector<Index> order(static_cast<std::size_t>(V * K));
-  for (Index i = 0; i < V * K; ++i) order[static_cast<std::size_t>(i)] = i;
-  std::stable_sort(order.begin(), order.end(), [&](Index a, Index b) {
-    const auto cost = [&](Index i) {
-      const auto& s = variants[static_cast<std::size_t>(i / K)].settings;
-      return static_cast<double>(s.epochs) * static_cast<double>(s.n) *
-             static_cast<double>(s.model == "mlp" ? s.mlp.hidden : s.random_features.width);
-    };
-    return cost(a) > cost(b);
-  });
-  parallel_tasks(V * K, [&](Index t) {
-    const Index i = order[static_cast<std::size_t>(t)], v = i / K, k = i % K;
-    StudyCheckpointing checkpointing{variant_checkpoint(options.out_dir, variants[v].slug, k), experiment,
-                                     config_toml, K, std::move(resume[static_cast<std::size_t>(i)])};
-    results[v][k] = run_training_study(
-        variants[v].settings, k, [&](Index units) { bar.add(units); }, std::move(checkpointing));
-  });
-  bar.finish();
-  Index interrupted = 0;
-  for (const auto& row : results)
-    for (const auto& r : row) interrupted += r.interrupted ? 1 : 0;
-  if (interrupted > 0)
-    throw Interrupted(fmt::format("{} stopped with {} of {} runs unfinished; their checkpoints are in {}", experiment,
-                                  interrupted, V * K, (options.out_dir / "checkpoints").string()));
+}
+
+TaskValue StudyGrid::run_task(Index task, const TaskContext& context) const {
+  const Index v = task / seeds_, k = task % seeds_;
+  const StudyCheckpointing checkpointing{context.checkpoint_file(), experiment_, &config_, seeds_};
+  return make_value(run_training_study(
+      variants_[static_cast<std::size_t>(v)].settings, k, [&](Index units) { context.progress(units); },
+      checkpointing));
+}
+
+Json StudyGrid::encode(Index, const TaskValue& value) const {
+  return seed_result_to_json(value_as<SeedResult>(value));
+}
+
+TaskValue StudyGrid::decode(Index, const Json& json) const {
+  return make_value(seed_result_from_json(json));
+}
+
+GridResults StudyGrid::results_of(const std::vector<TaskValue>& values) const {
+  GridResults results(variants_.size());
+  for (std::size_t v = 0; v < variants_.size(); ++v)
+    for (Index k = 0; k < seeds_; ++k)
+      results[v].push_back(value_as<SeedResult>(values[v * static_cast<std::size_t>(seeds_) + k]));
   return results;
 }
 
-CurveBand curve_band(const std::vector<SeedResult>& seeds, double StudyRow::*metric) {
+void StudyGrid::report(const std::vector<TaskValue>& values, RunWriter& out) const {
+  report_grid(results_of(values), out);
+}
+
+SeedTable StudyGrid::seed_table(const std::vector<TaskValue>& values, Index k) const {
+  // Sweeps grid one variant; several are one table with the tags as keys.
+  const GridResults results = results_of(values);
+  SeedTable table;
+  for (std::size_t v = 0; v < variants_.size(); ++v) {
+    SeedTable one = study_seed_table(results[v][static_cast<std::size_t>(k)]);
+    if (v == 0) {
+      table = one;
+      table.key_values.clear();
+      table.values.clear();
+      std::vector<std::string> tags;
+      for (const auto& [name, value] : variants_[v].tags) tags.push_back(name);
+      table.keys.insert(table.keys.begin(), tags.begin(), tags.end());
+      if (variants_.size() > 1) table.scalars.clear();
+    }
+    for (std::size_t r = 0; r < one.values.size(); ++r) {
+      std::vector<std::string> keys;
+      for (const auto& [name, value] : variants_[v].tags) keys.push_back(value.text());
+      keys.insert(keys.end(), one.key_values[r].begin(), one.key_values[r].end());
+      table.key_values.push_back(std::move(keys));
+      table.values.push_back(one.values[r]);
+    }
+    if (variants_.size() > 1)
+      for (const auto& [name, x] : one.scalars) table.scalars[variants_[v].slug + "." + name] = x;
+    if (table.failure.empty() && !one.failure.empty()) table.failure = one.failure;
+  }
+  return table;
+}
+
+void StudyGrid::write_metrics(const GridResults& results, RunWriter& out) const {
+  std::vector<std::string> leading;
+  if (!variants_.empty())
+    for (const auto& [name, value] : variants_.front().tags) leading.push_back(name);
+  leading.emplace_back("seed");
+  CsvTable csv = study_columns().table(leading);
+  for (std::size_t v = 0; v < variants_.size(); ++v)
+    for (const auto& seed : results[v])
+      for (const auto& r : seed.rows) {
+        std::vector<CsvCell> cells;
+        for (const auto& [name, value] : variants_[v].tags) cells.push_back(value);
+        cells.emplace_back(seed.seed_index);
+        study_columns().add_row(csv, std::move(cells), r);
+      }
+  out.csv("metrics.csv", csv);
+}
+
+Index StudyGrid::report_failures(const GridResults& results, RunWriter& out) const {
+  Index failures = 0;
+  for (std::size_t v = 0; v < variants_.size(); ++v)
+    for (const auto& s : results[v])
+      if (s.failure) {
+        ++failures;
+        const std::string who = variants_.size() > 1 ? variants_[v].label + ", seed " : "seed ";
+        out.fail(fmt::format("{}{} stopped at epoch {}: {} (outputs up to that epoch written to {})", who,
+                             s.seed_index, s.failed_epoch, *s.failure, out.dir().string()));
+      }
+  return failures;
+}
+
+const Columns<StudyRow>& study_columns() {
+  static const Columns<StudyRow> columns = [] {
+    Columns<StudyRow> c;
+    c.add("epoch", [](const StudyRow& r) { return CsvCell(r.epoch); }, false);
+    c.add("steps", [](const StudyRow& r) { return CsvCell(r.steps); }, false);
+    c.number("train_loss", &StudyRow::train_loss);
+    c.number("kl_a", &StudyRow::kl_a);
+    c.number("kl_b", &StudyRow::kl_b);
+    c.number("memorized_fraction", &StudyRow::memorized_fraction);
+    c.number("nn_distance", &StudyRow::nn_distance);
+    c.number("kl_a_small", &StudyRow::kl_a_small);
+    c.number("kl_emp_a", &StudyRow::kl_emp_a);
+    c.number("kl_emp_a_small", &StudyRow::kl_emp_a_small);
+    c.number("weight_right", &StudyRow::weight_right);
+    c.number("memorized_baseline", &StudyRow::memorized_baseline);
+    c.number("nn_distance_fresh", &StudyRow::nn_distance_fresh);
+    c.number("closer_to_train", &StudyRow::closer_to_train);
+    return c;
+  }();
+  return columns;
+}
+
+CurveMinimum curve_minimum(const std::vector<StudyRow>& rows, double StudyRow::*metric) {
+  CurveMinimum best{kNaN, -1};
+  for (const auto& r : rows) {
+    const double v = r.*metric;
+    if (std::isfinite(v) && (best.epoch < 0 || v < best.value)) best = {v, r.epoch};
+  }
+  return best;
+}
+
+double curve_last(const std::vector<StudyRow>& rows, double StudyRow::*metric) {
+  for (auto it = rows.rbegin(); it != rows.rend(); ++it)
+    if (std::isfinite((*it).*metric)) return (*it).*metric;
+  return kNaN;
+}
+
+Index first_epoch_at_or_below(const std::vector<StudyRow>& rows, double StudyRow::*metric, double threshold) {
+  for (const auto& r : rows)
+    if (std::isfinite(r.*metric) && r.*metric <= threshold) return r.epoch;
+  return -1;
+}
+
+CurveBand curve_band(const std::vector<SeedResult>& seeds, const std::function<double(const StudyRow&)>& value) {
   std::map<Index, std::vector<double>> at;
   for (const auto& s : seeds)
     for (const auto& r : s.rows)
-      if (std::isfinite(r.*metric)) at[r.epoch].push_back(r.*metric);
+      if (const double v = value(r); std::isfinite(v)) at[r.epoch].push_back(v);
   CurveBand band;
   for (const auto& [epoch, values] : at) {
     const Spread sp = spread(values);
@@ -93,111 +181,56 @@ CurveBand curve_band(const std::vector<SeedResult>& seeds, double StudyRow::*met
   return band;
 }
 
-void write_grid_metrics(const std::vector<StudyVariant>& variants,
-                        const std::vector<std::vector<SeedResult>>& results, const fs::path& file) {
-  std::vector<std::string> columns;
-  if (!variants.empty())
-    for (const auto& [name, value] : variants.front().tags) columns.push_back(name);
-  for (const char* c : {"seed", "epoch", "steps"}) columns.emplace_back(c);
-  for (const auto& [name, field] : study_metrics()) columns.push_back(name);
-  CsvTable csv(columns);
-  for (const auto& [name, field] : study_metrics()) csv.allow_missing(name);
-  for (std::size_t v = 0; v < variants.size(); ++v) {
-    for (const auto& seed : results[v]) {
-      for (const auto& r : seed.rows) {
-        std::vector<CsvCell> cells;
-        for (const auto& [name, value] : variants[v].tags) cells.push_back(value);
-        cells.emplace_back(seed.seed_index);
-        cells.emplace_back(r.epoch);
-        cells.emplace_back(r.steps);
-        for (const auto& [name, field] : study_metrics()) cells.push_back(CsvCell::finite_or_missing(r.*field));
-        csv.add_row(std::move(cells));
-      }
-    }
+CurveBand curve_band(const std::vector<SeedResult>& seeds, double StudyRow::*metric) {
+  return curve_band(seeds, [metric](const StudyRow& r) { return r.*metric; });
+}
+
+SeedTable study_seed_table(const SeedResult& result) {
+  SeedTable table;
+  table.keys = {"epoch"};
+  const auto names = study_columns().names();
+  table.metrics.assign(names.begin() + 2, names.end());  // after epoch and steps
+  for (const auto& r : result.rows) {
+    table.key_values.push_back({std::to_string(r.epoch)});
+    table.values.push_back({r.train_loss, r.kl_a, r.kl_b, r.memorized_fraction, r.nn_distance, r.kl_a_small,
+                            r.kl_emp_a, r.kl_emp_a_small, r.weight_right, r.memorized_baseline, r.nn_distance_fresh,
+                            r.closer_to_train});
   }
-  csv.write(file);
+  auto epoch_or_nan = [](Index e) { return e < 0 ? kNaN : static_cast<double>(e); };
+  const CurveMinimum a = curve_minimum(result.rows, &StudyRow::kl_a);
+  const CurveMinimum b = curve_minimum(result.rows, &StudyRow::kl_b);
+  table.scalars = {{"best_kl_a", a.value},
+                   {"best_epoch_a", epoch_or_nan(a.epoch)},
+                   {"final_kl_a", curve_last(result.rows, &StudyRow::kl_a)},
+                   {"best_kl_b", b.value},
+                   {"best_epoch_b", epoch_or_nan(b.epoch)},
+                   {"final_kl_b", curve_last(result.rows, &StudyRow::kl_b)},
+                   {"floor_population_a", result.floors.population_a},
+                   {"floor_empirical_a", result.floors.empirical_a},
+                   {"floor_population_b", result.floors.population_b},
+                   {"floor_empirical_b", result.floors.empirical_b}};
+  if (result.failure) table.failure = *result.failure;
+  return table;
 }
 
-namespace {
-template <class Spec>
-bool render_checked(const Spec& spec, const fs::path& png, std::vector<std::string>& warnings) {
-  try {
-    render_png(spec, png);
-    return true;
-  } catch (const std::exception& e) {
-    warnings.push_back(fmt::format("plot {} not written: {}", png.filename().string(), e.what()));
-    return false;
+std::vector<PlotSpec> density_panels(const SeedResult& seed, double reach, const std::string& title, bool with_b) {
+  std::vector<PlotSpec> panels;
+  for (const auto& snap : seed.snapshots) {
+    PlotSpec p;
+    p.title = title.empty() ? fmt::format("epoch {}", snap.epoch) : fmt::format("{}, epoch {}", title, snap.epoch);
+    p.xlabel = "x";
+    p.ylabel = "density";
+    p.xrange = std::pair{-reach, reach};
+    p.key = &snap == &seed.snapshots.front() ? "top right" : "off";
+    auto target = Series::line("target", to_std(snap.x), to_std(snap.log_p.array().exp()));
+    target.color = "black";
+    p.series.push_back(target);
+    p.series.push_back(Series::line(with_b ? "(a)" : "learned (a)", to_std(snap.x), to_std(snap.log_q_a.array().exp())));
+    if (with_b && snap.x_b.size() > 0)
+      p.series.push_back(Series::line("(b) PF-ODE", to_std(snap.x_b), to_std(snap.log_q_b.array().exp())));
+    panels.push_back(std::move(p));
   }
-}
-}  // namespace
-
-bool render_or_warn(const PlotSpec& spec, const fs::path& png, std::vector<std::string>& warnings) {
-  return render_checked(spec, png, warnings);
-}
-bool render_or_warn(const PanelGrid& grid, const fs::path& png, std::vector<std::string>& warnings) {
-  return render_checked(grid, png, warnings);
-}
-
-Schema study_schema(const std::vector<std::string>& owned,
-                    const std::vector<std::pair<std::string, Value>>& defaults) {
-  Schema study;
-  add_training_study_keys(study);
-  for (const auto& key : owned)
-    if (!study.find(key)) throw std::invalid_argument("study_schema: unknown owned key " + key);
-  for (const auto& [key, value] : defaults)
-    if (!study.find(key)) throw std::invalid_argument("study_schema: unknown key " + key);
-  Schema out;
-  for (KeySpec spec : study.keys()) {
-    if (std::find(owned.begin(), owned.end(), spec.key) != owned.end()) continue;
-    for (const auto& [key, value] : defaults)
-      if (key == spec.key) spec.default_value = value;
-    out.add(std::move(spec));  // checks the new default against the key's type and range
-  }
-  return out;
-}
-
-Config study_config(const Config& experiment_config, const std::vector<std::pair<std::string, Value>>& overrides) {
-  Schema study;
-  add_training_study_keys(study);
-  Config c(study);
-  for (const auto& spec : study.keys())
-    if (experiment_config.schema().find(spec.key)) c.set_value(spec.key, experiment_config.get(spec.key));
-  for (const auto& [key, value] : overrides) c.set_value(key, value);
-  return c;
-}
-
-std::vector<double> parse_positive_list(const std::string& key, const std::string& text) {
-  std::vector<double> values;
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    const std::size_t comma = std::min(text.find(',', start), text.size());
-    std::string item = text.substr(start, comma - start);
-    const auto b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
-    item = b == std::string::npos ? "" : item.substr(b, e - b + 1);
-    std::size_t used = 0;
-    double v = 0;
-    try {
-      v = std::stod(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (item.empty() || used != item.size() || !std::isfinite(v) || v <= 0)
-      throw ConfigError(fmt::format("{} = '{}': '{}' is not a positive number (give a comma-separated list, e.g. "
-                                    "\"2,4,8\")",
-                                    key, text, item));
-    if (std::find(values.begin(), values.end(), v) != values.end())
-      throw ConfigError(fmt::format("{} = '{}' lists {} twice", key, text, item));
-    values.push_back(v);
-    start = comma + 1;
-  }
-  return values;
-}
-
-std::string mean_pm(const std::vector<double>& values, int digits) {
-  const Spread s = spread(values);
-  if (s.count == 0) return "-";
-  if (s.count < 2) return fmt::format("{:.{}g}", s.mean, digits);
-  return fmt::format("{:.{}g} ± {:.2g}", s.mean, digits, s.ci95);
+  return panels;
 }
 
 }  // namespace diffgen

@@ -1,69 +1,106 @@
 // Several variants of the training study (a mode distance, an optimizer
-// schedule, a network width) × K seeds, run as independent parallel tasks,
-// with per-(variant, seed) checkpoints for --resume: the engine behind the
-// mode-shift, optimizers and capacity experiments. Each variant is
-// bit-identical to `diffgen run early-stopping` with the same settings.
+// schedule, a network width) × K seeds: the plan behind early-stopping (one
+// variant), mode-shift, optimizers and capacity. Every (variant, seed) is one
+// task (experiments/training_study.hpp) with its own checkpoint; each
+// experiment adds only its summary and report. Each variant is bit-identical
+// to `diffgen run early-stopping` with the same settings.
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/config.hpp"
 #include "core/io.hpp"
 #include "experiments/experiment.hpp"
 #include "experiments/training_study.hpp"
-#include "report/plot.hpp"
+#include "report/columns.hpp"
 
 namespace diffgen {
 
 struct StudyVariant {
-  std::string slug;   // file-name safe, unique within the grid (checkpoint names)
+  std::string slug;   // file-name safe, unique within the grid; "" for a single variant (keys seed-K)
   std::string label;  // legends and tables
   std::vector<std::pair<std::string, CsvCell>> tags;  // leading columns of metrics.csv, e.g. {"distance", 6.0}
   TrainingStudySettings settings;
 };
 
-// results[v][k] is variant v, seed k. With options.resume, continues from the
-// checkpoints in options.out_dir (checked against `config` first); otherwise
-// removes any left there. Throws Interrupted (after every started seed saved
-// its state) when a stop was requested.
-std::vector<std::vector<SeedResult>> run_study_grid(const std::string& experiment, const Config& config,
-                                                    const std::vector<StudyVariant>& variants,
-                                                    const RunOptions& options);
+// results[v][k]: variant v, seed k.
+using GridResults = std::vector<std::vector<SeedResult>>;
 
-// Mean and 95% CI over seeds of a metric along training, at the epochs where
-// at least one seed has a finite value.
+class StudyGrid : public Study {
+ public:
+  StudyGrid(std::string experiment, const Config& config, std::vector<StudyVariant> variants, Index seeds);
+
+  const std::vector<TaskInfo>& tasks() const override { return tasks_; }
+  TaskValue run_task(Index task, const TaskContext& context) const override;
+  Json encode(Index task, const TaskValue& value) const override;
+  TaskValue decode(Index task, const Json& json) const override;
+  void report(const std::vector<TaskValue>& values, RunWriter& out) const override;
+  SeedTable seed_table(const std::vector<TaskValue>& values, Index k) const override;
+
+ protected:
+  // The experiment's summary and report of the finished grid.
+  virtual void report_grid(const GridResults& results, RunWriter& out) const = 0;
+
+  const std::vector<StudyVariant>& variants() const { return variants_; }
+  Index seeds() const { return seeds_; }
+  const std::string& experiment() const { return experiment_; }
+  // metrics.csv: the variants' tags, seed, then study_columns().
+  void write_metrics(const GridResults& results, RunWriter& out) const;
+  // Failed seeds (in variant, seed order) reach the command line as exit 4
+  // after every output is written; returns how many there were.
+  Index report_failures(const GridResults& results, RunWriter& out) const;
+
+ private:
+  GridResults results_of(const std::vector<TaskValue>& values) const;
+
+  std::string experiment_;
+  Config config_;
+  std::vector<StudyVariant> variants_;
+  Index seeds_;
+  std::vector<TaskInfo> tasks_;
+};
+
+// The columns of a study's rows, in the order of every metrics.csv.
+const Columns<StudyRow>& study_columns();
+
+// The lowest finite value of `metric` along training and its epoch; NaN and
+// -1 when it was never measured. Ties go to the earliest epoch.
+struct CurveMinimum {
+  double value = 0.0;
+  Index epoch = -1;
+};
+CurveMinimum curve_minimum(const std::vector<StudyRow>& rows, double StudyRow::*metric);
+// The last finite value of `metric`; NaN when there is none.
+double curve_last(const std::vector<StudyRow>& rows, double StudyRow::*metric);
+// The first epoch where `metric` is at or below `threshold`; -1 when never.
+Index first_epoch_at_or_below(const std::vector<StudyRow>& rows, double StudyRow::*metric, double threshold);
+
+// Per seed, f(seed result).
+template <class F>
+std::vector<double> per_seed(const std::vector<SeedResult>& seeds, F f) {
+  std::vector<double> out;
+  for (const auto& s : seeds) out.push_back(f(s));
+  return out;
+}
+
+// Mean and 95% CI over seeds of a metric (or of f(row)) along training, at
+// the epochs where at least one seed has a finite value.
 struct CurveBand {
   std::vector<double> epoch, mean, lo, hi;
 };
+CurveBand curve_band(const std::vector<SeedResult>& seeds, const std::function<double(const StudyRow&)>& value);
 CurveBand curve_band(const std::vector<SeedResult>& seeds, double StudyRow::*metric);
 
-// metrics.csv: the variant's tags, seed, epoch, then every study metric.
-void write_grid_metrics(const std::vector<StudyVariant>& variants,
-                        const std::vector<std::vector<SeedResult>>& results, const std::filesystem::path& file);
+// Keys {"epoch"}; metrics study_columns() after epoch and steps; scalars:
+// best_kl_a, best_epoch_a, final_kl_a, best_kl_b, best_epoch_b, final_kl_b
+// and the oracle floors.
+SeedTable study_seed_table(const SeedResult& result);
 
-// Renders a plot; a failure (no gnuplot, ...) becomes a warning and the
-// run's other outputs stand. True when the PNG was written.
-bool render_or_warn(const PlotSpec& spec, const std::filesystem::path& png, std::vector<std::string>& warnings);
-bool render_or_warn(const PanelGrid& grid, const std::filesystem::path& png, std::vector<std::string>& warnings);
-
-// An experiment's schema built on the training study's keys: without the
-// keys it sets itself for each variant (`owned`, e.g. target.mu for
-// mode-shift), and with its own defaults for some others.
-// std::invalid_argument for an unknown key or a default the key does not
-// allow (a schema bug).
-Schema study_schema(const std::vector<std::string>& owned,
-                    const std::vector<std::pair<std::string, Value>>& defaults);
-
-// The training-study Config of one variant: every training-study key the
-// experiment's config has, then `overrides` (the owned keys' values).
-Config study_config(const Config& experiment_config, const std::vector<std::pair<std::string, Value>>& overrides);
-
-// "2, 4, 6" -> {2, 4, 6}: positive finite numbers, at least one, no
-// repeats, in the order given. ConfigError naming the key otherwise.
-std::vector<double> parse_positive_list(const std::string& key, const std::string& text);
-
-// "a ± b" with the CI half-width, or the mean alone for one seed; "-" when undefined.
-std::string mean_pm(const std::vector<double>& values, int digits = 3);
+// The densities of seed 0 at the snapshot epochs, one panel each: the target,
+// definition (a) and, where evaluated, (b) (Li2023 Figs. 4-5). `title` heads
+// each panel before its epoch; `with_b` adds the PF-ODE density.
+std::vector<PlotSpec> density_panels(const SeedResult& seed, double reach, const std::string& title, bool with_b);
 
 }  // namespace diffgen

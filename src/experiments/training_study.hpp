@@ -7,8 +7,8 @@
 // model's KL is far above a perfect learner's; KL from the empirical
 // oracle's density to the learned one; and the nearest-neighbour ratio and
 // distances of generated samples, each beside its value for fresh target
-// samples. The early-stopping experiment runs this for K seeds; its variants
-// (mode distance, optimizers, width) change only the settings.
+// samples. It is the task of early-stopping, mode-shift, optimizers and
+// capacity (experiments/study_grid.hpp), which differ only in settings.
 #pragma once
 
 #include <cstdint>
@@ -16,39 +16,36 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "core/config.hpp"
-#include "experiments/checkpoint.hpp"
+#include "core/options.hpp"
 #include "metrics/kl.hpp"
 #include "metrics/memorization.hpp"
-#include "models/random_features.hpp"
-#include "models/reference_mlp.hpp"
+#include "models/registry.hpp"
+#include "sampling/registry.hpp"
 #include "sde/sde.hpp"
-#include "training/trainer.hpp"
+#include "training/checkpoint.hpp"
+#include "training/train_options.hpp"
 
 namespace diffgen {
 
 struct TrainingStudySettings {
   std::uint64_t seed = 0;  // base seed; seed k draws from streams of (seed, k)
   Index n = 1000;          // training-set size
-  double target_mu = 3.0;  // modes at ±mu: ½N(-mu, var) + ½N(mu, var)
+  // Training data from a user file instead of the target (any dimension).
+  // Without a target there is no exact density, so no KL: the run reports the
+  // training loss and the memorization of generated samples.
+  std::string data_file;
+  std::shared_ptr<const Matrix> data;  // the file's points, loaded by training_study_settings
+  double target_mu = 3.0;              // modes at ±mu: ½N(-mu, var) + ½N(mu, var)
   double target_var = 1.0;
   SdeOptions sde;
-  std::string model = "mlp";  // mlp (the reference network) | random-features
-  // fixed: mlp.output_scale is the key output_scale (the authors' 1/16);
-  // width: output_scale · √(16 / hidden) (equal at H = 16). from_config applies it.
-  std::string output_scaling = "fixed";
-  ReferenceMlpOptions mlp;
-  RandomFeatureOptions random_features;
-  TrainerOptions trainer;
-  // After this many epochs, train on with a fresh switch_optimizer (Li2023
-  // Fig. 10: SGD, then Adam); 0: never.
-  Index switch_epoch = 0;
-  OptimizerOptions switch_optimizer;
-  Index epochs = 2000;
+  ModelOptions model;
+  TrainOptions train = li2023_training();
   Index kl_every = 10;  // KL (a) every this many epochs (and at the last)
   KlOptions kl;
   // KL (a) again at the smaller kl_small.t0 (0: off), at every KL (a)
@@ -59,45 +56,45 @@ struct TrainingStudySettings {
   KlOptions kl_small{0.01};
   Index kl_ode_every = 100;  // KL (b) every this many epochs (and at the last); 0: never
   KlPfOdeOptions kl_ode;
-  std::vector<Index> snapshot_epochs;  // learned densities kept for plots
+  std::vector<Index> plot_epochs{0, 100, 200, 500, 1000, 2000};  // learned densities kept for plots
+  std::vector<Index> snapshot_epochs;  // the plot epochs that are KL (a) epochs of this run
   Index checkpoint_every = 100;        // save a checkpoint every this many epochs (and at the last); 0: never
-  // Training data from a user file instead of the target (any dimension).
-  // Without a target there is no exact density, so no KL: the run reports the
-  // training loss and the memorization of generated samples.
-  std::string data_file;
-  std::shared_ptr<const Matrix> data;  // the file's points, loaded by from_config
   // Memorization of generated samples (THEORY.md §8), every this many epochs
-  // (and at the last); 0: never. Samples by reverse-SDE Euler–Maruyama. With
-  // a target, also the baseline: the same measures for fresh target samples.
+  // (and at the last); 0: never. With a target, also the baseline: the same
+  // measures for fresh target samples.
   Index memorization_every = 500;
   Index memorization_samples = 500;
-  Index memorization_steps = 200;
-  // The sampler's time grid: "geometric" (equal ratios, as many steps in every
-  // decade of t down to eps) or "uniform". Copies are made in the last steps:
-  // the uniform grid's last step denoises from s(T/steps) ≈ 0.045, blurring a
-  // memorizer's samples over ~20 training points at n = 1000.
-  std::string memorization_time_grid = "geometric";
   // Also sample the empirical oracle (the memorized training set) with the
   // same sampler: the memorizer's end of each sample-based measure. Costs
   // O(n) per score evaluation (seconds per seed at n = 1000), so it is opt-in.
   bool memorization_memorizer = false;
   MemorizationOptions memorization;
+  SamplerOptions sampler;  // the sampler of the memorization measures
 
   bool has_target() const { return data == nullptr; }
   Index dim() const { return data ? data->cols() : 1; }
   bool has_kl_small() const { return has_target() && kl_small.t0 > 0.0; }
 
-  // The settings of an experiment's config (keys of add_training_study_keys).
-  static TrainingStudySettings from_config(const Config& config);
+  // Li2023's training (§4.1.1): SGD, lr 0.5, batch 32, 2000 epochs.
+  static TrainOptions li2023_training();
 };
 
-// Declares the keys read by TrainingStudySettings::from_config, with the
-// authors' configuration (Li2023 §4.1.1, THEORY.md §4–§5) as defaults.
-void add_training_study_keys(Schema& schema);
+// Every key of the training study: seed, data.*, target.*, sde.*, model.*,
+// train.*, kl.*, kl.ode.*, memorization.*, sampler.*, plot.epochs,
+// checkpoint.every; defaults from TrainingStudySettings (Li2023's setup).
+const OptionTable<TrainingStudySettings>& training_study_options();
 
-// The mlp's output constant c for `output_scaling` ("fixed" | "width"):
-// output_scale, or output_scale · √(16 / hidden). Throws ConfigError otherwise.
-double effective_output_scale(const std::string& output_scaling, double output_scale, Index hidden);
+// Declares the keys with `defaults`' values, except `except` (the keys an
+// experiment sets itself, e.g. target.mu for mode-shift).
+void add_training_study_keys(Schema& schema, const TrainingStudySettings& defaults = {},
+                             const std::vector<std::string>& except = {});
+
+// The settings of a config with (some of) those keys, checked: ConfigError
+// names the keys of contradictory settings; DataError a bad data.file (read here).
+TrainingStudySettings training_study_settings(const Config& config, TrainingStudySettings defaults = {});
+// The same checks and derived settings (grids, snapshot epochs, the data) for
+// settings changed in code, e.g. one variant of mode-shift.
+void complete_training_study_settings(TrainingStudySettings& settings);
 
 // The fewest grid nodes per s(t0) for which definition (a) resolves the
 // empirical oracle's density (1/n) Σ N(a x_i, s²): on the two-mode target
@@ -114,27 +111,28 @@ Grid grid_resolving(const Grid& grid, double bandwidth, const std::string& key);
 
 // One evaluation along training.
 struct StudyRow {
+  static constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
   Index epoch = 0;
   Index steps = 0;
   double train_loss = 0.0;  // mean loss over the epoch; NaN at epoch 0 (no training yet)
-  double kl_a = 0.0;        // NaN where not evaluated
-  double kl_b = 0.0;        // NaN where not evaluated
-  double memorized_fraction = std::numeric_limits<double>::quiet_NaN();  // NaN where not evaluated
-  double nn_distance = std::numeric_limits<double>::quiet_NaN();         // mean distance of samples to the training set
+  double kl_a = kNaN;       // NaN where not evaluated
+  double kl_b = kNaN;
+  double memorized_fraction = kNaN;
+  double nn_distance = kNaN;  // mean distance of samples to the training set
   // Where KL (a) is evaluated (NaN elsewhere, and without a target):
-  double kl_a_small = std::numeric_limits<double>::quiet_NaN();  // KL (a) at kl.t0_small (NaN when off)
+  double kl_a_small = kNaN;  // KL (a) at kl.t0_small (NaN when off)
   // KL(p_emp,t0 ‖ q_t0): from the empirical oracle's density (1/n) Σ N(a(t0) x_i,
   // s(t0)²) to the learned density (a), at kl.t0 and at kl.t0_small. A memorizing
   // model drives it to 0; a generalizing one keeps it above its KL to the target.
-  double kl_emp_a = std::numeric_limits<double>::quiet_NaN();
-  double kl_emp_a_small = std::numeric_limits<double>::quiet_NaN();
-  double weight_right = std::numeric_limits<double>::quiet_NaN();  // learned (a) mass on x > 0 (the target's: ½)
+  double kl_emp_a = kNaN;
+  double kl_emp_a_small = kNaN;
+  double weight_right = kNaN;  // learned (a) mass on x > 0 (the target's: ½)
   // Where memorization is evaluated, with a target (NaN elsewhere):
-  double nn_distance_fresh = std::numeric_limits<double>::quiet_NaN();   // mean distance of samples to fresh samples
-  double memorized_baseline = std::numeric_limits<double>::quiet_NaN();  // the seed's MemorizationBaseline fraction
+  double memorized_baseline = kNaN;  // the seed's MemorizationBaseline fraction
+  double nn_distance_fresh = kNaN;   // mean distance of samples to fresh samples
   // Fraction of samples nearer to the training set than to the fresh set (½ for
   // samples independent of the training set; a memorizer's tends to 1).
-  double closer_to_train = std::numeric_limits<double>::quiet_NaN();
+  double closer_to_train = kNaN;
 };
 
 struct DensitySnapshot {
@@ -147,19 +145,20 @@ struct DensitySnapshot {
 
 // Reference floors: the same KL with an exact score in place of the model.
 struct OracleFloors {
+  static constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
   double population_a = 0.0;  // perfect learner, definition (a): the smoothing floor
   double empirical_a = 0.0;   // memorized training set, definition (a)
   double population_b = 0.0;  // perfect learner, definition (b), same prior as the model
   double empirical_b = 0.0;   // memorized training set at ε, exact density (see kl_empirical_floor)
   // Definition (a) at kl.t0_small (NaN when off): the perfect learner's
   // smoothing floor, and the memorized training set's KL, far above it.
-  double population_a_small = std::numeric_limits<double>::quiet_NaN();
-  double empirical_a_small = std::numeric_limits<double>::quiet_NaN();
+  double population_a_small = kNaN;
+  double empirical_a_small = kNaN;
   // KL(p_emp,t0 ‖ q) for the population oracle's q (= p_t0): what a perfect
   // learner scores on the KL-to-the-empirical-density measure (the empirical
   // oracle scores 0 on it), at kl.t0 and kl.t0_small.
-  double population_emp_a = std::numeric_limits<double>::quiet_NaN();
-  double population_emp_a_small = std::numeric_limits<double>::quiet_NaN();
+  double population_emp_a = kNaN;
+  double population_emp_a_small = kNaN;
 };
 
 // The memorization measures of a reference sample set in place of generated
@@ -170,15 +169,15 @@ struct OracleFloors {
 // target exactly scores; in 1-D their fraction tends to the ratio threshold
 // itself (metrics/memorization.hpp), e.g. 1/3.
 struct MemorizationBaseline {
-  double memorized_fraction = std::numeric_limits<double>::quiet_NaN();
-  double memorized_fraction_se = std::numeric_limits<double>::quiet_NaN();
-  double nn_distance = std::numeric_limits<double>::quiet_NaN();        // mean, to the training set
-  double nn_distance_fresh = std::numeric_limits<double>::quiet_NaN();  // mean, to the fresh reference set
-  double nn_distance_se = std::numeric_limits<double>::quiet_NaN();     // standard errors of the two means
-  double nn_distance_fresh_se = std::numeric_limits<double>::quiet_NaN();
-  double closer_to_train =
-      std::numeric_limits<double>::quiet_NaN();  // nearer to the training set than to the fresh set
-  double closer_to_train_se = std::numeric_limits<double>::quiet_NaN();
+  static constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+  double memorized_fraction = kNaN;
+  double memorized_fraction_se = kNaN;
+  double nn_distance = kNaN;        // mean, to the training set
+  double nn_distance_fresh = kNaN;  // mean, to the fresh reference set
+  double nn_distance_se = kNaN;     // standard errors of the two means
+  double nn_distance_fresh_se = kNaN;
+  double closer_to_train = kNaN;  // nearer to the training set than to the fresh set
+  double closer_to_train_se = kNaN;
 };
 
 struct StudyDiagnostics {
@@ -208,24 +207,20 @@ struct SeedResult {
   // rows hold everything computed before.
   std::optional<std::string> failure;
   Index failed_epoch = -1;
-  // Set when a stop was requested (interrupt_requested()) before the seed
-  // finished: its state is in its checkpoint and rows/snapshots are empty.
-  bool interrupted = false;
   Index resumed_from_epoch = -1;  // the checkpoint's epoch when resumed; -1: a fresh start
 };
 
-// Where seed k saves its progress and what it continues from.
+// Where a seed saves its progress: its checkpoint file (empty: none, not even
+// on a stop) and the run it belongs to, recorded in the checkpoint so that a
+// resume under other settings is refused naming what differs.
 struct StudyCheckpointing {
-  std::filesystem::path file;  // empty: no checkpoints, not even on an interrupt
-  std::string experiment;      // recorded in the checkpoint, with the settings below
-  std::string config_toml;     // the run's Config::to_toml()
-  Index seeds = 1;             // the run's seed count
-  // Continue from here instead of from scratch; must have passed
-  // check_checkpoint_matches and check_resumable.
-  std::optional<StudyCheckpoint> resume;
+  std::filesystem::path file;
+  std::string experiment;
+  const Config* config = nullptr;  // the run's resolved configuration
+  Index seeds = 1;                 // the run's seed count
 };
 
-// Work units of one seed, for progress: epochs trained plus KL evaluations.
+// Work units of one seed, for progress: epochs trained plus evaluations.
 Index training_study_work(const TrainingStudySettings& settings);
 
 // Throws DataError naming `file` when a checkpoint that matches the settings
@@ -239,17 +234,21 @@ void check_resumable(const StudyCheckpoint& checkpoint, const TrainingStudySetti
 // evaluation epoch, then evaluates all copies and the oracle floors as
 // independent parallel tasks (bit-identical for any thread count).
 // `progress(units)` is called as work completes (from any thread).
-// Numerical failures are caught and recorded in the result, not thrown.
+// Numerical failures are recorded in the result, not thrown.
 //
 // With checkpointing.file set, the training state is saved every
-// settings.checkpoint_every epochs and at the last; training continues from
-// checkpointing.resume when given, bit-identically to an uninterrupted run.
-// interrupt_requested() is polled at every epoch boundary and before each
-// evaluation: the seed then saves its state (whatever checkpoint_every says)
-// and returns with `interrupted` set. A seed asked to stop before it starts
-// returns at once and leaves its checkpoint as it was.
+// settings.checkpoint_every epochs and at the last; when the file exists at
+// the start, training continues from it (after checking it belongs to this
+// run), bit-identically to an uninterrupted run. interrupt_requested() is
+// polled at every epoch boundary and before each evaluation: the seed then
+// saves its state (whatever checkpoint_every says) and throws Interrupted.
 SeedResult run_training_study(const TrainingStudySettings& settings, Index k,
                               const std::function<void(Index units)>& progress = {},
-                              StudyCheckpointing checkpointing = {});
+                              const StudyCheckpointing& checkpointing = {});
+
+// A seed's result as JSON and back, every double exactly (NaN and ±inf too,
+// in the binary forms the engine stores).
+nlohmann::json seed_result_to_json(const SeedResult& result);
+SeedResult seed_result_from_json(const nlohmann::json& json);
 
 }  // namespace diffgen

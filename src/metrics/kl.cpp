@@ -37,16 +37,10 @@ Vector kl_integrand(const ConstStridedVector& x, const ConstStridedVector& log_p
   return g;
 }
 
-std::string check_reference(const std::string& reference) {
-  if (reference != "clean" && reference != "smoothed")
-    return "reference = '" + reference + "' is not allowed (allowed: clean, smoothed)";
-  return {};
-}
-
 // log p_ref at x: the clean target (t = 0) or its law at time t.
-Vector reference_log_density(const Target& target, const Sde& sde, const std::string& reference, double t,
+Vector reference_log_density(const Target& target, const Sde& sde, KlReference reference, double t,
                              const Vector& x) {
-  if (reference == "clean") return target.log_density(x, 1.0, 0.0);
+  if (reference == KlReference::Clean) return target.log_density(x, 1.0, 0.0);
   return target.log_density(x, sde.a(t), sde.s(t));
 }
 
@@ -82,9 +76,6 @@ KlGridSummary kl_on_grid(const Grid& grid, const Vector& log_p, const Vector& lo
 std::string KlOptions::validate() const {
   if (!(t0 > 0.0) || !std::isfinite(t0))
     return "t0 = " + format_double(t0) + " is not allowed (need a finite diffusion time > 0)";
-  if (auto err = check_reference(reference); !err.empty()) return err;
-  if (method != "fine" && method != "paper-grid")
-    return "method = '" + method + "' is not allowed (allowed: fine, paper-grid)";
   return grid.validate("grid");
 }
 
@@ -96,12 +87,12 @@ KlSummary kl_score_integrated(const ScoreModel& model, const Target& target, con
   require_1d_target(target, "KL (score-integrated)");
   KlSummary out;
   out.definition = "score-integrated";
-  out.method = options.method;
-  out.reference = options.reference;
+  out.method = enum_name(options.method);
+  out.reference = enum_name(options.reference);
   out.model_time = options.t0;
-  out.reference_time = options.reference == "clean" ? 0.0 : options.t0;
+  out.reference_time = options.reference == KlReference::Clean ? 0.0 : options.t0;
 
-  if (options.method == "fine") {
+  if (options.method == KlMethod::Fine) {
     const ScoreIntegrationSummary q = integrate_score(model, {options.t0, options.grid});
     out.x = q.x;
     out.log_q = q.log_q;
@@ -184,9 +175,6 @@ double mass_fraction_above(const Vector& x, const Vector& log_q, double c) {
 }
 
 std::string KlPfOdeOptions::validate() const {
-  if (auto err = check_reference(reference); !err.empty()) return err;
-  if (prior != "gaussian" && prior != "exact")
-    return "prior = '" + prior + "' is not allowed (allowed: gaussian, exact)";
   if (auto err = grid.validate("grid"); !err.empty()) return err;
   return ode.validate();
 }
@@ -197,15 +185,15 @@ KlSummary kl_pf_ode(const ScoreModel& model, const Target& target, const Sde& sd
   KlSummary out;
   out.definition = "pf-ode";
   out.method = "rk45";
-  out.reference = options.reference;
-  out.prior = options.prior;
+  out.reference = enum_name(options.reference);
+  out.prior = enum_name(options.prior);
   out.model_time = options.ode.eps;
-  out.reference_time = options.reference == "clean" ? 0.0 : options.ode.eps;
+  out.reference_time = options.reference == KlReference::Clean ? 0.0 : options.ode.eps;
   out.x = options.grid.nodes();
 
   // log p_T: the SDE's Gaussian prior, or the target's exact law at T.
   LogDensityFunction log_prior;
-  if (options.prior == "exact") {
+  if (options.prior == KlPrior::Exact) {
     const double aT = sde.a(sde.T()), sT = sde.s(sde.T());
     log_prior = [&target, aT, sT](const Matrix& X) { return target.log_density(X, aT, sT); };
   }
@@ -280,6 +268,44 @@ KlGridSummary kl_empirical_floor(const Target& target, const Vector& data, doubl
   if (auto err = grid.validate("grid"); !err.empty()) throw ConfigError(err);
   const Vector x = grid.nodes();
   return kl_on_grid(grid, target.log_density(x, 1.0, 0.0), empirical_mixture_log_density(data, a, s, x));
+}
+
+const OptionTable<KlOptions>& kl_options() {
+  using O = KlOptions;
+  static const auto table = [] {
+    OptionTable<O> t;
+    t.add("kl.t0", [](O& o) -> auto& { return o.t0; },
+          "KL (a): diffusion time whose score is integrated (Li2023's code: 0.065)",
+          {.min = 0.0, .min_exclusive = true});
+    t.add("kl.reference", [](O& o) -> auto& { return o.reference; },
+          "KL (a) against the clean target p_0 or the smoothed p_t0");
+    t.add("kl.method", [](O& o) -> auto& { return o.method; },
+          "KL (a): converged quadrature on the grid, or Li2023's coarse 51-point grid (to compare only)");
+    t.add("kl.lo", [](O& o) -> auto& { return o.grid.lo; }, "KL grid: lower end");
+    t.add("kl.hi", [](O& o) -> auto& { return o.grid.hi; }, "KL grid: upper end");
+    t.add("kl.points", [](O& o) -> auto& { return o.grid.points; }, "KL (a) grid nodes (4k + 1)", {.min = 9});
+    return t;
+  }();
+  return table;
+}
+
+const OptionTable<KlPfOdeOptions>& kl_ode_options() {
+  using O = KlPfOdeOptions;
+  static const auto table = [] {
+    OptionTable<O> t;
+    t.add("kl.ode.reference", [](O& o) -> auto& { return o.reference; },
+          "KL (b) against the clean target p_0 or the smoothed p_eps");
+    t.add("kl.ode.prior", [](O& o) -> auto& { return o.prior; },
+          "KL (b): the sampler's prior N(0, s(T)^2) or the target's exact p_T");
+    t.add("kl.ode.points", [](O& o) -> auto& { return o.grid.points; }, "KL (b) grid nodes (4k + 1) on [kl.lo, kl.hi]",
+          {.min = 9});
+    t.add("kl.ode.rtol", [](O& o) -> auto& { return o.ode.rtol; }, "KL (b): relative tolerance of the RK45 solver",
+          {.min = 0.0, .max = 1.0, .min_exclusive = true});
+    t.add("kl.ode.atol", [](O& o) -> auto& { return o.ode.atol; }, "KL (b): absolute tolerance of the RK45 solver",
+          {.min = 0.0, .max = 1.0, .min_exclusive = true});
+    return t;
+  }();
+  return table;
 }
 
 }  // namespace diffgen

@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "core/options.hpp"
 #include "likelihood/pf_ode.hpp"
 #include "models/score_model.hpp"
 #include "numerics/quadrature.hpp"
@@ -54,13 +55,37 @@ struct KlSummary {
   Vector log_q_coarse;
 };
 
+// The reference density of a KL: the clean target p_0, or its law at the
+// model's time (p_t0 for (a), p_ε for (b)).
+enum class KlReference { Clean, Smoothed };
+// Definition (a)'s quadrature: converged (fine) or Li2023's coarse grid.
+enum class KlMethod { Fine, PaperGrid };
+// Definition (b)'s prior: the SDE's N(0, prior_std²) or the target's exact p_T.
+enum class KlPrior { Gaussian, Exact };
+
+template <>
+struct EnumNames<KlReference> {
+  static constexpr std::array table{std::pair{KlReference::Clean, std::string_view("clean")},
+                                    std::pair{KlReference::Smoothed, std::string_view("smoothed")}};
+};
+template <>
+struct EnumNames<KlMethod> {
+  static constexpr std::array table{std::pair{KlMethod::Fine, std::string_view("fine")},
+                                    std::pair{KlMethod::PaperGrid, std::string_view("paper-grid")}};
+};
+template <>
+struct EnumNames<KlPrior> {
+  static constexpr std::array table{std::pair{KlPrior::Gaussian, std::string_view("gaussian")},
+                                    std::pair{KlPrior::Exact, std::string_view("exact")}};
+};
+
 struct KlOptions {
-  double t0 = 0.065;                // time of the integrated score
-  std::string reference = "clean";  // clean: p_0 | smoothed: p_{t0}
+  double t0 = 0.065;  // time of the integrated score
+  KlReference reference = KlReference::Clean;
   // fine: converged quadrature on `grid` | paper-grid: Li2023's coarse version
   // (on the population oracle it gives 0.00144609 against the floor
   // KL(p_0 ‖ p_t0) = 0.00144611: both densities are smooth at spacing 0.4).
-  std::string method = "fine";
+  KlMethod method = KlMethod::Fine;
   Grid grid{};  // fine only: default [-12, 12], 2401 nodes (h = 0.01)
   std::string validate() const;
 };
@@ -89,8 +114,8 @@ KlGridSummary kl_against_learned(const KlSummary& learned, const Vector& log_r);
 double mass_fraction_above(const Vector& x, const Vector& log_q, double c = 0.0);
 
 struct KlPfOdeOptions {
-  std::string reference = "clean";  // clean: p_0 | smoothed: p_ε
-  std::string prior = "gaussian";   // gaussian: the SDE's N(0, prior_std²) | exact: the target's p_T
+  KlReference reference = KlReference::Clean;
+  KlPrior prior = KlPrior::Gaussian;
   // Default [-12, 12] with 241 nodes (h = 0.1). Freshly initialized networks
   // need only 121 (Richardson error ~1e-6), but trained 16-unit networks put
   // PF-ODE peaks about 0.2 wide on the modes: at h = 0.1 their error estimate
@@ -100,6 +125,13 @@ struct KlPfOdeOptions {
   PfOdeOptions ode{};
   std::string validate() const;
 };
+
+// The keys of definition (a): kl.t0, kl.reference, kl.method, kl.lo, kl.hi,
+// kl.points; and of (b): kl.ode.reference, kl.ode.prior, kl.ode.points,
+// kl.ode.rtol, kl.ode.atol (its grid spans kl.lo to kl.hi: the reader sets
+// grid.lo and grid.hi from definition (a)'s; its eps is the SDE's).
+const OptionTable<KlOptions>& kl_options();
+const OptionTable<KlPfOdeOptions>& kl_ode_options();
 
 // Definition (b): KL(p_ref ‖ p_ε) with p_ε the PF-ODE's output density at the
 // grid nodes (likelihood/pf_ode.hpp). Needs a 1-D target and a model with an

@@ -156,4 +156,16 @@ MemorizationSummary memorization(const Matrix& samples, const Matrix& training, 
   return run(samples, training, &reference, options);
 }
 
+const OptionTable<MemorizationOptions>& memorization_options() {
+  static const auto table = [] {
+    OptionTable<MemorizationOptions> t;
+    t.add("memorization.threshold", [](MemorizationOptions& o) -> auto& { return o.ratio_threshold; },
+          "memorization: a sample is a copy when its nearest training point is this many times closer than the "
+          "second nearest",
+          {.min = 0.0, .max = 1.0, .min_exclusive = true});
+    return t;
+  }();
+  return table;
+}
+
 }  // namespace diffgen

@@ -26,6 +26,7 @@
 
 #include <string>
 
+#include "core/options.hpp"
 #include "core/types.hpp"
 
 namespace diffgen {
@@ -40,6 +41,9 @@ struct MemorizationOptions {
   // Empty when valid, else what is wrong.
   std::string validate() const;
 };
+
+// The key memorization.threshold.
+const OptionTable<MemorizationOptions>& memorization_options();
 
 struct MemorizationSummary {
   Index num_samples = 0;

@@ -45,6 +45,11 @@ void init_linear(double* weight, Index weight_size, double* bias, Index bias_siz
 
 }  // namespace
 
+double ReferenceMlpOptions::output_constant() const {
+  if (scaling == OutputScaling::Fixed) return output_scale;
+  return output_scale * std::sqrt(16.0 / static_cast<double>(hidden));
+}
+
 std::string ReferenceMlpOptions::validate() const {
   if (hidden < 1) return fmt::format("hidden = {} must be >= 1", hidden);
   if (embed_dim < 2 || embed_dim % 2 != 0) return fmt::format("embed_dim = {} must be even and >= 2", embed_dim);
@@ -68,6 +73,7 @@ const ReferenceMlpOptions& validated(Index d, const ReferenceMlpOptions& options
 ReferenceMlp::ReferenceMlp(Index d, const ReferenceMlpOptions& options, std::shared_ptr<const Sde> sde, Rng& rng)
     : d_(d),
       options_(validated(d, options)),
+      output_constant_(options_.output_constant()),
       sde_(std::move(sde)),
       embedding_(options.embed_dim, options.embed_scale, rng),
       layout_(make_layout(d, options.hidden, options.embed_dim)),
@@ -128,7 +134,7 @@ void ReferenceMlp::forward(const Matrix& X, const Vector& t, Index begin, Worksp
   const double* b_o = theta_.data() + layout_.b_o;
   // Time enters through the frozen Fourier features and the output scale c / s(t).
   embedding_.embed(t.data() + begin, n, ws.e.data());
-  for (Index r = 0; r < n; ++r) ws.k[r] = options_.output_scale / sde_->s(t[begin + r]);
+  for (Index r = 0; r < n; ++r) ws.k[r] = output_constant_ / sde_->s(t[begin + r]);
   // h = Linear(d → H)(x) + Linear(E → H)(e(t)).
   for (Index r = 0; r < n; ++r)
     linear_combination(

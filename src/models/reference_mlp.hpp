@@ -14,16 +14,34 @@
 
 #include "core/rng.hpp"
 #include "models/score_model.hpp"
+#include "core/options.hpp"
 #include "models/time_embedding.hpp"
 #include "sde/sde.hpp"
 
 namespace diffgen {
 
+// How the output constant c follows the width H. Fixed: c = output_scale at
+// every width, as the reference does (wide networks then diverge at SGD lr
+// 0.5). Width: c = output_scale·√(16/H), equal at H = 16: the output sums H
+// terms of random sign, so this keeps its initial size and the change one
+// SGD step makes to it (∝ c²·H) independent of H (the NTK scaling); c ∝ 1/H
+// would also stop the divergence but slow training down H-fold.
+enum class OutputScaling { Fixed, Width };
+
+template <>
+struct EnumNames<OutputScaling> {
+  static constexpr std::array table{std::pair{OutputScaling::Fixed, std::string_view("fixed")},
+                                    std::pair{OutputScaling::Width, std::string_view("width")}};
+};
+
 struct ReferenceMlpOptions {
   Index hidden = 16;                 // H, hidden units
   Index embed_dim = 4;               // E, width of the Fourier time embedding (even)
   double embed_scale = 30.0;         // the embedding's frequencies are N(0, 1)·embed_scale
-  double output_scale = 1.0 / 16.0;  // c: the output is multiplied by c / s(t) (fixed, does not follow H)
+  double output_scale = 1.0 / 16.0;  // the output is multiplied by c / s(t), c from output_scale and scaling
+  OutputScaling scaling = OutputScaling::Fixed;
+  // c: output_scale, or output_scale·√(16/H) for OutputScaling::Width.
+  double output_constant() const;
   // Empty when valid, else what is wrong.
   std::string validate() const;
 };
@@ -97,6 +115,7 @@ class ReferenceMlp final : public TrainableScoreModel {
 
   Index d_;
   ReferenceMlpOptions options_;
+  double output_constant_;  // options_.output_constant()
   std::shared_ptr<const Sde> sde_;
   FourierTimeEmbedding embedding_;
   Layout layout_;

@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/options.hpp"
 #include "core/rng.hpp"
 #include "sampling/samplers.hpp"
 #include "targets/denoiser.hpp"
@@ -25,6 +26,12 @@ namespace diffgen {
 enum class StepRule {
   MeanOnly,           // Ŷ += δ f + √δ Z
   CovarianceMatched,  // Ŷ += δ f + √δ Z + δ Σ^{1/2} Z'
+};
+
+template <>
+struct EnumNames<StepRule> {
+  static constexpr std::array table{std::pair{StepRule::MeanOnly, std::string_view("mean")},
+                                    std::pair{StepRule::CovarianceMatched, std::string_view("covariance")}};
 };
 
 // "mean" | "covariance".

@@ -1,5 +1,7 @@
 #include "sde/sde.hpp"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <numbers>
 
@@ -61,19 +63,46 @@ double OuSde::s2(double t) const {
 }
 
 std::string SdeOptions::validate() const {
-  if (kind != "ve" && kind != "vp" && kind != "ou")
-    return "sde = '" + kind + "' is not a known process (allowed: ve, vp, ou)";
-  if (kind == "ve" && !(sigma > 1.0)) return "sde.sigma must be > 1 for the VE process";
-  if (kind == "vp" && !(beta_min > 0.0 && beta_max >= beta_min))
-    return "sde.beta_min must be > 0 and sde.beta_max >= sde.beta_min";
+  if (kind == SdeKind::Ve && !(sigma > 1.0)) return "sde.sigma must be > 1 for the VE process";
+  if (kind == SdeKind::Vp && !(beta_min > 0.0 && beta_max >= beta_min))
+    return fmt::format("sde.beta_max = {} must be >= sde.beta_min = {} (and sde.beta_min > 0)", beta_max, beta_min);
   if (!(T >= 0.0) || !std::isfinite(T)) return "sde.T must be a finite number >= 0";
+  const double horizon = kind == SdeKind::Ve ? 1.0 : T > 0 ? T : kind == SdeKind::Vp ? 1.0 : 5.0;
+  if (!(eps > 0.0) || !(eps < horizon))
+    return fmt::format("sde.eps = {} must lie in (0, T) = (0, {})", eps, horizon);
   return {};
+}
+
+const OptionTable<SdeOptions>& sde_options() {
+  static const auto table = [] {
+    OptionTable<SdeOptions> t;
+    t.add("sde.kind", [](SdeOptions& o) -> auto& { return o.kind; }, "forward process (THEORY.md §1)");
+    t.add("sde.sigma", [](SdeOptions& o) -> auto& { return o.sigma; }, "VE: sigma of dx = sigma^t dw",
+          {.min = 1.0, .min_exclusive = true});
+    t.add("sde.beta_min", [](SdeOptions& o) -> auto& { return o.beta_min; }, "VP: beta(0)",
+          {.min = 0.0, .min_exclusive = true});
+    t.add("sde.beta_max", [](SdeOptions& o) -> auto& { return o.beta_max; }, "VP: beta(1)",
+          {.min = 0.0, .min_exclusive = true});
+    t.add("sde.T", [](SdeOptions& o) -> auto& { return o.T; },
+          "VP/OU horizon T (0: the process's default, VP 1, OU 5; VE is fixed at 1)", {.min = 0.0});
+    t.add("sde.eps", [](SdeOptions& o) -> auto& { return o.eps; },
+          "smallest diffusion time: training draws t ~ U[eps, T]; the PF-ODE and the samplers stop at eps",
+          {.min = 0.0, .max = 1.0, .min_exclusive = true, .max_exclusive = true});
+    return t;
+  }();
+  return table;
 }
 
 std::shared_ptr<const Sde> make_sde(const SdeOptions& o) {
   if (auto err = o.validate(); !err.empty()) throw ConfigError(err);
-  if (o.kind == "ve") return std::make_shared<VeSde>(o.sigma);
-  if (o.kind == "vp") return std::make_shared<VpSde>(o.beta_min, o.beta_max, o.T > 0 ? o.T : 1.0);
+  switch (o.kind) {
+    case SdeKind::Ve:
+      return std::make_shared<VeSde>(o.sigma);
+    case SdeKind::Vp:
+      return std::make_shared<VpSde>(o.beta_min, o.beta_max, o.T > 0 ? o.T : 1.0);
+    case SdeKind::Ou:
+      break;
+  }
   return std::make_shared<OuSde>(o.T > 0 ? o.T : 5.0);
 }
 

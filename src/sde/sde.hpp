@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "core/options.hpp"
 #include "core/rng.hpp"
 #include "core/types.hpp"
 
@@ -89,15 +90,30 @@ class OuSde final : public Sde {
   double T_;
 };
 
+enum class SdeKind { Ve, Vp, Ou };
+
+template <>
+struct EnumNames<SdeKind> {
+  static constexpr std::array table{std::pair{SdeKind::Ve, std::string_view("ve")},
+                                    std::pair{SdeKind::Vp, std::string_view("vp")},
+                                    std::pair{SdeKind::Ou, std::string_view("ou")}};
+};
+
 struct SdeOptions {
-  std::string kind = "ve";  // ve | vp | ou
-  double sigma = 25.0;      // VE
-  double beta_min = 0.1;    // VP
-  double beta_max = 20.0;   // VP
-  double T = 0.0;           // VP/OU horizon; 0 = the process's default (VP 1, OU 5)
-  // Empty when valid, else what is wrong.
+  SdeKind kind = SdeKind::Ve;
+  double sigma = 25.0;    // VE
+  double beta_min = 0.1;  // VP
+  double beta_max = 20.0;  // VP
+  double T = 0.0;         // VP/OU horizon; 0 = the process's default (VP 1, OU 5)
+  // The smallest time used: training draws t ~ U[eps, T], the PF-ODE and the
+  // samplers stop at eps. Not part of the process itself (make_sde ignores it).
+  double eps = 1e-5;
+  // Empty when valid, else what is wrong (naming the keys of sde_options()).
   std::string validate() const;
 };
+
+// The keys sde.kind, sde.sigma, sde.beta_min, sde.beta_max, sde.T and sde.eps.
+const OptionTable<SdeOptions>& sde_options();
 
 std::shared_ptr<const Sde> make_sde(const SdeOptions& options);
 

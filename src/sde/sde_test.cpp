@@ -78,14 +78,31 @@ TEST(Sde, PriorSamplesHaveThePriorVariance) {
 
 TEST(SdeOptions, RejectsBadSettings) {
   SdeOptions o;
-  o.kind = "vpp";
-  EXPECT_THROW(make_sde(o), ConfigError);
-  o.kind = "ve";
   o.sigma = 0.5;
   EXPECT_THROW(make_sde(o), ConfigError);
   o = SdeOptions{};
-  o.kind = "vp";
+  o.kind = SdeKind::Vp;
   EXPECT_EQ(make_sde(o)->name(), "vp");
+  o.eps = 1.0;  // not below the horizon
+  EXPECT_THROW(make_sde(o), ConfigError);
+}
+
+TEST(SdeOptions, KeysDeclareTheStructsDefaultsAndReadBack) {
+  Schema schema;
+  SdeOptions defaults;
+  defaults.sigma = 5.0;
+  sde_options().declare(schema, defaults);
+  ASSERT_NE(schema.find("sde.kind"), nullptr);
+  EXPECT_EQ(std::get<std::string>(schema.find("sde.kind")->default_value), "ve");
+  EXPECT_EQ(std::get<double>(schema.find("sde.sigma")->default_value), 5.0);
+  Config config(schema);
+  config.set("sde.kind", "vp");
+  config.set("sde.eps", "0.001");
+  const SdeOptions read = sde_options().read(config);
+  EXPECT_EQ(read.kind, SdeKind::Vp);
+  EXPECT_EQ(read.eps, 0.001);
+  EXPECT_EQ(read.sigma, 5.0);
+  EXPECT_THROW(config.set("sde.kind", "vpp"), ConfigError);
 }
 
 }  // namespace

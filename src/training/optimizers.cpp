@@ -139,11 +139,10 @@ class Adam final : public Optimizer {
 }  // namespace
 
 std::string OptimizerOptions::validate() const {
-  if (name != "sgd" && name != "adam") return "optimizer = '" + name + "' is not known (allowed: sgd, adam)";
   if (!(lr > 0.0) || !std::isfinite(lr)) return fmt::format("lr = {} must be > 0 and finite", lr);
   if (!(weight_decay >= 0.0) || !std::isfinite(weight_decay))
     return fmt::format("weight_decay = {} must be >= 0 and finite", weight_decay);
-  if (name == "sgd") {
+  if (kind == OptimizerKind::Sgd) {
     if (!(momentum >= 0.0) || !std::isfinite(momentum))
       return fmt::format("momentum = {} must be >= 0 and finite", momentum);
     if (!std::isfinite(dampening)) return fmt::format("dampening = {} must be finite", dampening);
@@ -160,7 +159,7 @@ std::string OptimizerOptions::validate() const {
 
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerOptions& options) {
   if (auto err = options.validate(); !err.empty()) throw ConfigError(err);
-  if (options.name == "adam") return std::make_unique<Adam>(options);
+  if (options.kind == OptimizerKind::Adam) return std::make_unique<Adam>(options);
   return std::make_unique<Sgd>(options);
 }
 

@@ -9,12 +9,21 @@
 #include <string>
 #include <utility>
 
+#include "core/options.hpp"
 #include "core/types.hpp"
 
 namespace diffgen {
 
+enum class OptimizerKind { Sgd, Adam };
+
+template <>
+struct EnumNames<OptimizerKind> {
+  static constexpr std::array table{std::pair{OptimizerKind::Sgd, std::string_view("sgd")},
+                                    std::pair{OptimizerKind::Adam, std::string_view("adam")}};
+};
+
 struct OptimizerOptions {
-  std::string name = "sgd";   // sgd | adam
+  OptimizerKind kind = OptimizerKind::Sgd;
   double lr = 1e-3;           // learning rate (PyTorch's default for both)
   double weight_decay = 0.0;  // L2 penalty added to the gradient: g + weight_decay·p (both)
   double momentum = 0.0;      // sgd: momentum factor μ (0 = plain SGD)
@@ -56,7 +65,7 @@ class Optimizer {
   OptimizerOptions options_;
 };
 
-// Validates (ConfigError) and builds the optimizer named by options.name.
+// Validates (ConfigError) and builds the optimizer of options.kind.
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerOptions& options);
 
 }  // namespace diffgen

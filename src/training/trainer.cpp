@@ -16,8 +16,6 @@ std::string TrainerOptions::validate() const {
   if (auto err = optimizer.validate(); !err.empty()) return err;
   if (batch_size < 0) return fmt::format("batch_size = {} must be >= 0 (0 = full batch)", batch_size);
   if (!(eps > 0.0) || !std::isfinite(eps)) return fmt::format("eps = {} must be > 0 and finite", eps);
-  if (loss != "empirical" && loss != "population")
-    return "loss = '" + loss + "' is not known (allowed: empirical, population)";
   return {};
 }
 
@@ -36,7 +34,7 @@ Trainer::Trainer(TrainableScoreModel& model, std::shared_ptr<const Sde> sde, Mat
   if (training_set_.cols() != model_.dim())
     throw ConfigError(fmt::format("the training set has dimension {} but the model has dimension {}",
                                   training_set_.cols(), model_.dim()));
-  population_ = options_.loss == "population";
+  population_ = options_.loss == LossKind::Population;
   if (population_ && !target_) throw ConfigError("loss = population needs a target to draw from (got none)");
   if (target_ && target_->dim() != model_.dim())
     throw ConfigError(

@@ -21,11 +21,21 @@
 
 namespace diffgen {
 
+// Empirical: the denoising loss on the fixed training set; population:
+// fresh x0 from the target at every step (Li2023's two losses, THEORY.md §3).
+enum class LossKind { Empirical, Population };
+
+template <>
+struct EnumNames<LossKind> {
+  static constexpr std::array table{std::pair{LossKind::Empirical, std::string_view("empirical")},
+                                    std::pair{LossKind::Population, std::string_view("population")}};
+};
+
 struct TrainerOptions {
   OptimizerOptions optimizer;
   Index batch_size = 32;           // minibatch size; 0 or >= n: full batch (gradient descent)
   double eps = 1e-5;               // t ~ U[eps, T]
-  std::string loss = "empirical";  // empirical (the training set) | population (fresh x0 from the target)
+  LossKind loss = LossKind::Empirical;
   // Empty when valid, else what is wrong.
   std::string validate() const;
 };
@@ -42,7 +52,7 @@ struct TrainerState {
 class Trainer {
  public:
   // model is trained in place and must outlive the trainer. target may be
-  // null unless options.loss is "population". Every random draw (order,
+  // null unless options.loss is Population. Every random draw (order,
   // times, noise, population samples) comes from rng. Throws ConfigError on
   // invalid options or mismatched shapes.
   Trainer(TrainableScoreModel& model, std::shared_ptr<const Sde> sde, Matrix training_set,

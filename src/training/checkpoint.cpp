@@ -1,4 +1,4 @@
-#include "experiments/checkpoint.hpp"
+#include "training/checkpoint.hpp"
 
 #include <fmt/format.h>
 

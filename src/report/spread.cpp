@@ -1,0 +1,19 @@
+#include "report/spread.hpp"
+
+#include "report/table.hpp"
+
+namespace diffgen {
+
+nlohmann::json spread_json(const Spread& s) {
+  if (s.count == 0) return nlohmann::json{{"count", 0}, {"mean", nullptr}};
+  return nlohmann::json{{"count", s.count}, {"mean", s.mean}, {"sd", s.sd},
+                        {"ci95", s.ci95},   {"min", s.min},   {"max", s.max}};
+}
+
+std::string format_pm(const Spread& s, int digits) {
+  if (s.count == 0) return "-";
+  if (s.count < 2) return format_significant(s.mean, digits);
+  return format_significant(s.mean, digits) + " ± " + format_significant(s.ci95, 2);
+}
+
+}  // namespace diffgen

@@ -1,0 +1,21 @@
+// A spread over seeds (numerics/statistics.hpp) as every output shows it:
+// one JSON form in summary.json, one text form "mean ± half-width" in
+// reports and tables (kPlusMinusMeaning, report/run_writer.hpp).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "numerics/statistics.hpp"
+
+namespace diffgen {
+
+// {count, mean, sd, ci95, min, max}; {count: 0, mean: null} without a finite value.
+nlohmann::json spread_json(const Spread& s);
+
+// "0.0123 ± 0.0011" (the mean and the half-width of its 95% confidence
+// interval), "0.0123" for one seed, "-" for none; the mean with `digits`
+// significant digits, the half-width with two.
+std::string format_pm(const Spread& s, int digits = 3);
+
+}  // namespace diffgen
