@@ -49,7 +49,7 @@ void BM_KlScoreIntegrated(benchmark::State& state) {
   const Setup& s = setup();
   const ScoreModel& model = s.model(state.range(0));
   KlOptions o;
-  o.method = state.range(1) == 0 ? "fine" : "paper-grid";
+  o.method = state.range(1) == 0 ? KlMethod::Fine : KlMethod::PaperGrid;
   KlSummary k;
   for (auto _ : state) {
     // No DoNotOptimize: the call cannot be elided (it allocates and may run
@@ -57,7 +57,7 @@ void BM_KlScoreIntegrated(benchmark::State& state) {
     // corrupts a double member of k (measured here: k.kl read back as garbage).
     k = kl_score_integrated(model, *s.target, *s.sde, o);
   }
-  state.SetLabel(std::string(kModelNames[state.range(0)]) + " " + o.method);
+  state.SetLabel(std::string(kModelNames[state.range(0)]) + " " + std::string(enum_name(o.method)));
   state.counters["kl"] = k.kl;
   state.counters["evaluations"] = static_cast<double>(k.evaluations);
 }

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -53,6 +54,12 @@ std::vector<std::string> enum_choices() {
   std::vector<std::string> names;
   for (const auto& [v, name] : EnumNames<E>::table) names.emplace_back(name);
   return names;
+}
+
+// Writes the enum's name (test messages, logs).
+template <NamedEnum E>
+std::ostream& operator<<(std::ostream& os, E value) {
+  return os << enum_name(value);
 }
 
 // The enum named `text`; ConfigError naming `key` and the choices otherwise.

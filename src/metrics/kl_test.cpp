@@ -181,14 +181,14 @@ TEST(KlAgainstLearned, WithTheTargetAsReferenceItIsTheKlItself) {
   Fixture f;
   const Matrix data = f.training_set(200);
   const auto oracle = make_empirical_oracle(data, f.sde);
-  for (const char* method : {"fine", "paper-grid"}) {
+  for (const KlMethod method : {KlMethod::Fine, KlMethod::PaperGrid}) {
     KlOptions o;
     o.method = method;
     const KlSummary k = kl_score_integrated(*oracle, *f.target, *f.sde, o);
     const KlGridSummary again = kl_against_learned(k, k.log_p);
-    EXPECT_EQ(again.kl, k.kl) << method;
-    EXPECT_EQ(again.quadrature_error, k.quadrature_error) << method;
-    EXPECT_EQ(again.target_mass_outside, k.target_mass_outside) << method;
+    EXPECT_EQ(again.kl, k.kl) << enum_name(method);
+    EXPECT_EQ(again.quadrature_error, k.quadrature_error) << enum_name(method);
+    EXPECT_EQ(again.target_mass_outside, k.target_mass_outside) << enum_name(method);
   }
 }
 

@@ -166,7 +166,7 @@ TEST(ExpectedDsmLoss, IsBitIdenticalForAnyThreadCount) {
 TEST(DsmLossInfimum, MatchesTheFisherInformationOfAGaussian) {
   // For N(μ, v): p_t = N(a μ, a² v + s²), I(p_t) = 1 / (a² v + s²).
   const GaussianMixture gaussian(Vector::Ones(1), Matrix::Constant(1, 1, 2.0), Matrix::Constant(1, 1, 0.7));
-  for (const char* kind : {"ve", "vp"}) {
+  for (const SdeKind kind : {SdeKind::Ve, SdeKind::Vp}) {
     SdeOptions o;
     o.kind = kind;
     const auto sde = make_sde(o);
@@ -178,7 +178,7 @@ TEST(DsmLossInfimum, MatchesTheFisherInformationOfAGaussian) {
       const double t = 1e-5 + (sde->T() - 1e-5) * v[k] * v[k], a = sde->a(t), s2 = sde->s2(t);
       expected += 2 * v[k] * w[k] * s2 / (a * a * 0.7 + s2);
     }
-    EXPECT_NEAR(dsm_loss_infimum(gaussian, *sde, options), 1.0 - expected, 1e-12) << kind;
+    EXPECT_NEAR(dsm_loss_infimum(gaussian, *sde, options), 1.0 - expected, 1e-12) << enum_name(kind);
   }
 }
 

@@ -106,9 +106,9 @@ TEST(Adam, WeightDecayIsAddedToTheGradient) {
 }
 
 TEST(Optimizers, StateRoundTripContinuesBitIdentically) {
-  for (const char* name : {"sgd", "adam"}) {
+  for (const OptimizerKind name : {OptimizerKind::Sgd, OptimizerKind::Adam}) {
     OptimizerOptions o;
-    o.name = name;
+    o.kind = name;
     o.lr = 0.05;
     o.momentum = 0.9;
     auto a = make_optimizer(o);
@@ -117,7 +117,7 @@ TEST(Optimizers, StateRoundTripContinuesBitIdentically) {
     a->step(p, kG2);
     const OptimizerState saved = a->state();
     EXPECT_EQ(saved.step, 2);
-    EXPECT_EQ(saved.values.size(), std::string(name) == "adam" ? 4 : 2);
+    EXPECT_EQ(saved.values.size(), std::string(enum_name(name)) == "adam" ? 4 : 2);
     Vector q = p;
     a->step(p, kG1);
     auto b = make_optimizer(o);
