@@ -1,65 +1,11 @@
 // End-to-end tests of the diffgen program: they run the built binary the way
 // a user or a script does and check exit codes (DESIGN.md) and messages.
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-#include <stdlib.h>
-#include <sys/wait.h>
+#include "e2e.hpp"
 
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
-#include <string>
-
+namespace diffgen::e2e {
 namespace {
 
-namespace fs = std::filesystem;
-using ::testing::AllOf;
-using ::testing::HasSubstr;
-using ::testing::Not;
-
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// Each test runs the program in its own empty folder, so default output
-// folders (runs/...) land there and can be checked.
-class Cli : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "diffgen_cli_test_XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  // `args` is shell text appended to the program path.
-  Result diffgen(const std::string& args) const {
-    const std::string command =
-        "cd '" + dir_.string() + "' && '" DIFFGEN_BINARY "' " + args + " >stdout.txt 2>stderr.txt";
-    const int status = std::system(command.c_str());
-    Result r;
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = read_file(dir_ / "stdout.txt");
-    r.err = read_file(dir_ / "stderr.txt");
-    fs::remove(dir_ / "stdout.txt");
-    fs::remove(dir_ / "stderr.txt");
-    return r;
-  }
-
-  void write(const std::string& name, const std::string& text) const { std::ofstream(dir_ / name) << text; }
-  bool created_runs() const { return fs::exists(dir_ / "runs"); }
-
-  fs::path dir_;
-};
+using Cli = E2eTest;
 
 TEST_F(Cli, ListNamesEarlyStopping) {
   const Result r = diffgen("list");
@@ -71,7 +17,7 @@ TEST_F(Cli, ListNamesEarlyStopping) {
 TEST_F(Cli, DescribeListsTheKeys) {
   const Result r = diffgen("describe early-stopping");
   EXPECT_EQ(r.code, 0) << r.err;
-  for (const char* key : {"n", "lr", "optimizer", "hidden", "epochs", "seed"}) {
+  for (const char* key : {"data.n", "train.lr", "train.optimizer", "model.mlp.hidden", "train.epochs", "seed"}) {
     EXPECT_THAT(r.out, HasSubstr(std::string("\n") + key + " ")) << key;
   }
   EXPECT_THAT(r.out, AllOf(HasSubstr("int"), HasSubstr("double"), HasSubstr("sgd, adam"), HasSubstr(">= 1")));
@@ -114,71 +60,104 @@ TEST_F(Cli, UnknownExperiment) {
   r = diffgen("describe no-such-experiment");
   EXPECT_EQ(r.code, 2);
   EXPECT_THAT(r.err, HasSubstr("no-such-experiment"));
-  EXPECT_FALSE(created_runs());
+  EXPECT_FALSE(exists("runs"));
 }
 
 TEST_F(Cli, UnknownKeySuggestsTheClosest) {
-  const Result r = diffgen("run early-stopping --set lrr=0.1");
+  const Result r = diffgen("run early-stopping --set train.lrr=0.1");
   EXPECT_EQ(r.code, 2);
-  EXPECT_THAT(r.err, AllOf(HasSubstr("'lrr'"), HasSubstr("did you mean 'lr'")));
-  EXPECT_FALSE(created_runs());  // nothing is written before the configuration is valid
+  EXPECT_THAT(r.err, AllOf(HasSubstr("'train.lrr'"), HasSubstr("did you mean 'train.lr'")));
+  EXPECT_FALSE(exists("runs"));  // nothing is written before the configuration is valid
+}
+
+// Keys renamed when the settings were grouped by concept name their new name.
+TEST_F(Cli, RenamedKeyNamesItsNewName) {
+  Result r = diffgen("run early-stopping --set lr=0.1");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("key 'lr' was renamed to 'train.lr'"));
+  write("old.toml", "epochs = 10\n[kl_ode]\nevery = 5\n");
+  r = diffgen("run early-stopping --config old.toml");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, AllOf(HasSubstr("old.toml:1:"), HasSubstr("'epochs' was renamed to 'train.epochs'")));
+  r = diffgen("run gradient-flow --set rf.width=64");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("renamed to 'model.random_features.width'"));
+  r = diffgen("run sampler-kl --set trained.hidden=8");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("renamed to 'model.mlp.hidden'"));
+  EXPECT_FALSE(exists("runs"));
+}
+
+// Lists are TOML arrays in files and "a,b" or "[a, b]" on the command line;
+// every element is checked.
+TEST_F(Cli, ListValuesAreCheckedElementByElement) {
+  Result r = diffgen("run mode-shift --set distances=2,-4");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, AllOf(HasSubstr("distances"), HasSubstr("element 2 = -4")));
+  r = diffgen("run mode-shift --set 'distances=[2, 2]'");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("lists 2 twice"));
+  r = diffgen("run sampler-kl --set rules=mean,fast");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, AllOf(HasSubstr("element 2 = fast"), HasSubstr("mean, covariance")));
+  EXPECT_FALSE(exists("runs"));
 }
 
 TEST_F(Cli, WrongTypeNamesTheKey) {
-  const Result r = diffgen("run early-stopping --set n=abc");
+  const Result r = diffgen("run early-stopping --set data.n=abc");
   EXPECT_EQ(r.code, 2);
-  EXPECT_THAT(r.err, AllOf(HasSubstr("n = 'abc'"), HasSubstr("not an integer")));
-  EXPECT_EQ(diffgen("run early-stopping --set n=1.5").code, 2);
+  EXPECT_THAT(r.err, AllOf(HasSubstr("data.n = 'abc'"), HasSubstr("not an integer")));
+  EXPECT_EQ(diffgen("run early-stopping --set data.n=1.5").code, 2);
 }
 
 TEST_F(Cli, OutOfRangeNamesTheKeyAndTheRange) {
-  const Result r = diffgen("run early-stopping --set n=0");
+  const Result r = diffgen("run early-stopping --set data.n=0");
   EXPECT_EQ(r.code, 2);
-  EXPECT_THAT(r.err, AllOf(HasSubstr("n = 0"), HasSubstr("out of range"), HasSubstr("1")));
-  EXPECT_FALSE(created_runs());
+  EXPECT_THAT(r.err, AllOf(HasSubstr("data.n = 0"), HasSubstr("out of range"), HasSubstr("1")));
+  EXPECT_FALSE(exists("runs"));
 }
 
 TEST_F(Cli, NonFiniteNumberIsRejected) {
-  const Result r = diffgen("run early-stopping --set lr=nan");
+  const Result r = diffgen("run early-stopping --set train.lr=nan");
   EXPECT_EQ(r.code, 2);
-  EXPECT_THAT(r.err, AllOf(HasSubstr("lr"), HasSubstr("nan"), HasSubstr("not a finite number")));
-  EXPECT_EQ(diffgen("run early-stopping --set lr=inf").code, 2);
+  EXPECT_THAT(r.err, AllOf(HasSubstr("train.lr"), HasSubstr("nan"), HasSubstr("not a finite number")));
+  EXPECT_EQ(diffgen("run early-stopping --set train.lr=inf").code, 2);
 }
 
 TEST_F(Cli, ChoiceNotAllowed) {
-  const Result r = diffgen("run early-stopping --set optimizer=adamw");
+  const Result r = diffgen("run early-stopping --set train.optimizer=adamw");
   EXPECT_EQ(r.code, 2);
-  EXPECT_THAT(r.err, AllOf(HasSubstr("optimizer = 'adamw'"), HasSubstr("sgd"), HasSubstr("adam")));
+  EXPECT_THAT(r.err, AllOf(HasSubstr("train.optimizer = 'adamw'"), HasSubstr("sgd"), HasSubstr("adam")));
 }
 
 TEST_F(Cli, MissingConfigFileIsNamed) {
   const Result r = diffgen("run early-stopping --config no-such-preset.toml");
   EXPECT_EQ(r.code, 2);
   EXPECT_THAT(r.err, HasSubstr("no-such-preset.toml"));
-  EXPECT_FALSE(created_runs());
+  EXPECT_FALSE(exists("runs"));
 }
 
 TEST_F(Cli, BadConfigFileNamesFileLineAndKey) {
-  write("syntax.toml", "n = 10\nlr = = 1\n");
+  write("syntax.toml", "[data]\nn = 10\n[train]\nlr = = 1\n");
   Result r = diffgen("run early-stopping --config syntax.toml");
   EXPECT_EQ(r.code, 2);
-  EXPECT_THAT(r.err, HasSubstr("syntax.toml:2:"));
+  EXPECT_THAT(r.err, HasSubstr("syntax.toml:4:"));
 
-  write("typo.toml", "n = 10\nlrr = 0.1\n");
+  write("typo.toml", "[data]\nn = 10\n[train]\nlrr = 0.1\n");
   r = diffgen("run early-stopping --config typo.toml");
   EXPECT_EQ(r.code, 2);
-  EXPECT_THAT(r.err, AllOf(HasSubstr("typo.toml:2:"), HasSubstr("'lrr'"), HasSubstr("'lr'")));
+  EXPECT_THAT(r.err, AllOf(HasSubstr("typo.toml:4:"), HasSubstr("'train.lrr'"), HasSubstr("'train.lr'")));
 
-  write("type.toml", "n = \"ten\"\n");
+  write("type.toml", "[data]\nn = \"ten\"\n");
   r = diffgen("run early-stopping --config type.toml");
   EXPECT_EQ(r.code, 2);
-  EXPECT_THAT(r.err, AllOf(HasSubstr("type.toml:1:"), HasSubstr("n = 'ten'")));
+  EXPECT_THAT(r.err, AllOf(HasSubstr("type.toml:2:"), HasSubstr("data.n = 'ten'")));
 }
 
 TEST_F(Cli, SetIsAppliedAfterTheConfigFileInOrder) {
-  write("preset.toml", "optimizer = \"adam\"\nn = 30\nepochs = 1\n");
-  const Result r =
-      diffgen("run early-stopping --config preset.toml --set optimizer=sgd --set n=5 --set n=7 --out o -q");
+  write("preset.toml", "[train]\noptimizer = \"adam\"\nepochs = 1\n[data]\nn = 30\n");
+  const Result r = diffgen(
+      "run early-stopping --config preset.toml --set train.optimizer=sgd --set data.n=5 --set data.n=7 --out o -q");
   ASSERT_EQ(r.code, 0) << r.err;
   const std::string config = read_file(dir_ / "o" / "config.toml");
   EXPECT_THAT(config, AllOf(HasSubstr("\noptimizer = \"sgd\"\n"), HasSubstr("\nn = 7\n"), HasSubstr("\nepochs = 1\n")));
@@ -191,16 +170,17 @@ TEST_F(Cli, SeedsAndThreadsMustBePositive) {
   r = diffgen("run early-stopping --threads 0");
   EXPECT_EQ(r.code, 2);
   EXPECT_THAT(r.err, HasSubstr("--threads"));
-  EXPECT_FALSE(created_runs());
+  EXPECT_FALSE(exists("runs"));
 }
 
 // A tiny real run: the documented outputs appear, and the saved config.toml
 // reproduces the run's configuration when fed back through --config.
 TEST_F(Cli, RunWritesOutputsAndItsConfigReadsBack) {
-  Result r = diffgen("run early-stopping --set n=20 --set epochs=2 --set seed=3 --out first --quiet");
+  Result r = diffgen("run early-stopping --set data.n=20 --set train.epochs=2 --set seed=3 --out first --quiet");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("first"));
-  for (const char* file : {"config.toml", "metrics.csv", "summary.json", "report.md"}) {
+  for (const char* file : {"config.toml", "run.json", "metrics.csv", "summary.json", "report.md", "timing.json",
+                           "tasks/seed-0.cbor"}) {
     EXPECT_TRUE(fs::exists(dir_ / "first" / file)) << file;
   }
   const std::string config = read_file(dir_ / "first" / "config.toml");
@@ -213,9 +193,9 @@ TEST_F(Cli, RunWritesOutputsAndItsConfigReadsBack) {
 }
 
 TEST_F(Cli, DefaultOutputFolderIsTimestamped) {
-  const Result r = diffgen("run early-stopping --set n=20 --set epochs=1 --quiet");
+  const Result r = diffgen("run early-stopping --set data.n=20 --set train.epochs=1 --quiet");
   ASSERT_EQ(r.code, 0) << r.err;
-  ASSERT_TRUE(created_runs());
+  ASSERT_TRUE(exists("runs"));
   int folders = 0;
   for (const auto& entry : fs::directory_iterator(dir_ / "runs")) {
     ++folders;
@@ -229,3 +209,4 @@ TEST_F(Cli, DefaultOutputFolderIsTimestamped) {
 }
 
 }  // namespace
+}  // namespace diffgen::e2e

@@ -1,63 +1,28 @@
 // End-to-end tests of `diffgen run early-stopping`: reproducibility, thread
 // independence, and a diverging run that stops with exit code 4 and keeps
 // its outputs. Short runs (few epochs) keep them quick.
-#include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <array>
 #include <cmath>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <nlohmann/json.hpp>
-#include <sstream>
-#include <string>
-#include <vector>
 
+#include "e2e.hpp"
+
+namespace diffgen::e2e {
 namespace {
 
-namespace fs = std::filesystem;
-
-struct Result {
-  int exit_code;
-  std::string output;  // stdout and stderr together
-};
-
-Result run_diffgen(const std::string& args) {
-  const std::string cmd = std::string(DIFFGEN_BINARY) + " " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return {-1, "popen failed"};
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (std::fgets(buf.data(), buf.size(), pipe)) out += buf.data();
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-fs::path fresh_dir(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("diffgen-e2e-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  return d;
-}
+using EarlyStopping = E2eTest;
+using EarlyStoppingDataFile = E2eTest;
 
 // A short run: 30 epochs, KL (a) every 5, KL (b) every 15, memorization every 15 (100 samples).
 const std::string kShort =
-    "--set epochs=30 --set kl.every=5 --set kl_ode.every=15 --set plot.epochs=0,15,30 --set memorization.every=15 "
-    "--set memorization.samples=100 --set memorization.steps=100 --quiet";
+    "--set train.epochs=30 --set kl.every=5 --set kl.ode.every=15 --set plot.epochs=0,15,30 --set memorization.every=15 "
+    "--set memorization.samples=100 --set sampler.steps=100 --quiet";
 
-TEST(EarlyStopping, WritesEveryOutput) {
-  const fs::path out = fresh_dir("outputs");
-  const Result r = run_diffgen("run early-stopping " + kShort + " --out " + out.string());
-  ASSERT_EQ(r.exit_code, 0) << r.output;
+TEST_F(EarlyStopping, WritesEveryOutput) {
+  const fs::path out = dir_ / "outputs";
+  const Result r = diffgen("run early-stopping " + kShort + " --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.all();
   for (const char* f :
        {"config.toml", "metrics.csv", "densities.csv", "summary.json", "report.md", "plots/kl.png",
         "plots/densities.png", "plots/loss.png", "plots/kl_small.png", "plots/weights.png", "plots/memorization.png"})
@@ -101,10 +66,10 @@ TEST(EarlyStopping, WritesEveryOutput) {
 // The memorization measures with their references: the memorized training
 // set's KL at t0_small is far above the perfect learner's and above its own
 // at t0 = 0.065; fresh target samples score the baseline.
-TEST(EarlyStopping, SummaryHoldsTheMemorizationReferences) {
-  const fs::path out = fresh_dir("memorization");
-  const Result r = run_diffgen("run early-stopping " + kShort + " --out " + out.string());
-  ASSERT_EQ(r.exit_code, 0) << r.output;
+TEST_F(EarlyStopping, SummaryHoldsTheMemorizationReferences) {
+  const fs::path out = dir_ / "memorization";
+  const Result r = diffgen("run early-stopping " + kShort + " --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.all();
   const auto summary = nlohmann::json::parse(read_file(out / "summary.json"));
   const auto& floors = summary.at("floors");
   const double population = floors.at("population_a_small").at("mean").get<double>();
@@ -123,30 +88,30 @@ TEST(EarlyStopping, SummaryHoldsTheMemorizationReferences) {
   fs::remove_all(out);
 }
 
-TEST(EarlyStopping, SameSeedGivesByteIdenticalMetricsAcrossRunsAndThreadCounts) {
-  const fs::path a = fresh_dir("repro-a"), b = fresh_dir("repro-b"), c = fresh_dir("repro-c");
+TEST_F(EarlyStopping, SameSeedGivesByteIdenticalMetricsAcrossRunsAndThreadCounts) {
+  const fs::path a = dir_ / "repro-a", b = dir_ / "repro-b", c = dir_ / "repro-c";
   const std::string args = "run early-stopping " + kShort + " --seeds 3 --out ";
-  ASSERT_EQ(run_diffgen(args + a.string() + " --threads 2").exit_code, 0);
-  ASSERT_EQ(run_diffgen(args + b.string() + " --threads 2").exit_code, 0);
-  ASSERT_EQ(run_diffgen(args + c.string() + " --threads 1").exit_code, 0);
+  ASSERT_EQ(diffgen(args + a.string() + " --threads 2").code, 0);
+  ASSERT_EQ(diffgen(args + b.string() + " --threads 2").code, 0);
+  ASSERT_EQ(diffgen(args + c.string() + " --threads 1").code, 0);
   const std::string ma = read_file(a / "metrics.csv");
   EXPECT_FALSE(ma.empty());
   EXPECT_EQ(ma, read_file(b / "metrics.csv"));
   EXPECT_EQ(ma, read_file(c / "metrics.csv"));
   EXPECT_EQ(read_file(a / "densities.csv"), read_file(c / "densities.csv"));
   // A different seed gives different numbers.
-  const fs::path d = fresh_dir("repro-d");
-  ASSERT_EQ(run_diffgen(args + d.string() + " --set seed=1").exit_code, 0);
+  const fs::path d = dir_ / "repro-d";
+  ASSERT_EQ(diffgen(args + d.string() + " --set seed=1").code, 0);
   EXPECT_NE(ma, read_file(d / "metrics.csv"));
   for (const auto& p : {a, b, c, d}) fs::remove_all(p);
 }
 
-TEST(EarlyStopping, DivergingRunStopsWithCode4AndKeepsOutputs) {
-  const fs::path out = fresh_dir("diverge");
-  const Result r = run_diffgen("run early-stopping " + kShort + " --set lr=1e4 --out " + out.string());
-  EXPECT_EQ(r.exit_code, 4) << r.output;
-  EXPECT_NE(r.output.find("epoch"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("diverged"), std::string::npos) << r.output;
+TEST_F(EarlyStopping, DivergingRunStopsWithCode4AndKeepsOutputs) {
+  const fs::path out = dir_ / "diverge";
+  const Result r = diffgen("run early-stopping " + kShort + " --set train.lr=1e4 --out " + out.string());
+  EXPECT_EQ(r.code, 4) << r.all();
+  EXPECT_NE(r.all().find("epoch"), std::string::npos) << r.all();
+  EXPECT_NE(r.all().find("diverged"), std::string::npos) << r.all();
   // What was computed before the failure is on disk: at least the epoch-0 evaluation.
   ASSERT_TRUE(fs::exists(out / "metrics.csv"));
   const std::string csv = read_file(out / "metrics.csv");
@@ -157,51 +122,45 @@ TEST(EarlyStopping, DivergingRunStopsWithCode4AndKeepsOutputs) {
   fs::remove_all(out);
 }
 
-TEST(EarlyStopping, PresetFileEqualsTheDefaults) {
+TEST_F(EarlyStopping, PresetFileEqualsTheDefaults) {
   // configs/early-stopping.toml is the authors' configuration; running with it
   // must resolve to exactly the defaults.
-  const fs::path a = fresh_dir("preset-a"), b = fresh_dir("preset-b");
+  const fs::path a = dir_ / "preset-a", b = dir_ / "preset-b";
   const std::string preset = std::string(DIFFGEN_SOURCE_DIR) + "/configs/early-stopping.toml";
-  ASSERT_EQ(run_diffgen("run early-stopping --config " + preset + " " + kShort + " --out " + a.string()).exit_code, 0);
-  ASSERT_EQ(run_diffgen("run early-stopping " + kShort + " --out " + b.string()).exit_code, 0);
+  ASSERT_EQ(diffgen("run early-stopping --config " + preset + " " + kShort + " --out " + a.string()).code, 0);
+  ASSERT_EQ(diffgen("run early-stopping " + kShort + " --out " + b.string()).code, 0);
   EXPECT_EQ(read_file(a / "config.toml"), read_file(b / "config.toml"));
   fs::remove_all(a);
   fs::remove_all(b);
 }
 
-}  // namespace
 
-namespace {
-
-TEST(EarlyStopping, ContradictorySettingsAreRefusedBeforeAnythingIsWritten) {
+TEST_F(EarlyStopping, ContradictorySettingsAreRefusedBeforeAnythingIsWritten) {
   struct Case {
     std::string set;
     std::vector<std::string> words;  // the message names the keys and says why
   };
   const std::vector<Case> cases = {
-      {"--set kl.t0=1e-6", {"kl.t0", "eps", "1e-06"}},
+      {"--set kl.t0=1e-6", {"kl.t0", "sde.eps", "1e-06"}},
       {"--set kl.hi=5", {"kl.lo/kl.hi", "does not cover", "target.mu"}},
       {"--set kl.lo=3 --set kl.hi=2", {"kl.lo", "kl.hi"}},
       {"--set kl.points=100", {"kl.points", "100", "4k + 1"}},
       {"--set kl.t0_small=0.1", {"kl.t0_small", "kl.t0", "0.065"}},
-      {"--set output_scaling=mean-field", {"output_scaling", "fixed, width"}},
-      {"--set embed_dim=3", {"embed_dim", "even"}},
+      {"--set model.mlp.output_scaling=mean-field", {"model.mlp.output_scaling", "fixed, width"}},
+      {"--set model.mlp.embed_dim=3", {"model.mlp.embed_dim", "even"}},
       {"--set sde.kind=vp --set sde.beta_min=30", {"sde.beta_max", "sde.beta_min"}},
       {"--set plot.epochs=10,x", {"plot.epochs", "'x'"}},
   };
   for (const auto& c : cases) {
-    const fs::path out = fresh_dir("contradiction");
-    const Result r = run_diffgen("run early-stopping " + c.set + " --out " + out.string());
-    EXPECT_EQ(r.exit_code, 2) << c.set << "\n" << r.output;
+    const fs::path out = dir_ / "contradiction";
+    const Result r = diffgen("run early-stopping " + c.set + " --out " + out.string());
+    EXPECT_EQ(r.code, 2) << c.set << "\n" << r.all();
     for (const auto& w : c.words)
-      EXPECT_NE(r.output.find(w), std::string::npos) << c.set << ": " << w << "\n" << r.output;
+      EXPECT_NE(r.all().find(w), std::string::npos) << c.set << ": " << w << "\n" << r.all();
     EXPECT_FALSE(fs::exists(out)) << c.set;
   }
 }
 
-}  // namespace
-
-namespace {
 
 void write_bytes(const fs::path& p, const std::string& bytes) {
   std::ofstream out(p, std::ios::binary);
@@ -221,8 +180,8 @@ std::string npy(const std::string& descr, const std::string& shape, const std::s
   return out + header + data;
 }
 
-TEST(EarlyStoppingDataFile, MalformedFilesExitWith3NamingFileAndPlace) {
-  const fs::path dir = fresh_dir("bad-data");
+TEST_F(EarlyStoppingDataFile, MalformedFilesExitWith3NamingFileAndPlace) {
+  const fs::path dir = dir_ / "bad-data";
   fs::create_directories(dir);
   std::string eight_doubles(64, '\0');
   struct Case {
@@ -244,29 +203,29 @@ TEST(EarlyStoppingDataFile, MalformedFilesExitWith3NamingFileAndPlace) {
     const fs::path file = dir / c.name;
     if (c.name != "missing.csv") write_bytes(file, c.bytes);
     const fs::path out = dir / ("out-" + c.name);
-    const Result r = run_diffgen("run early-stopping --set data.file=" + file.string() + " --out " + out.string());
-    EXPECT_EQ(r.exit_code, 3) << c.name << "\n" << r.output;
+    const Result r = diffgen("run early-stopping --set data.file=" + file.string() + " --out " + out.string());
+    EXPECT_EQ(r.code, 3) << c.name << "\n" << r.all();
     for (const auto& w : c.words)
-      EXPECT_NE(r.output.find(w), std::string::npos) << c.name << ": " << w << "\n" << r.output;
+      EXPECT_NE(r.all().find(w), std::string::npos) << c.name << ": " << w << "\n" << r.all();
     EXPECT_FALSE(fs::exists(out)) << c.name << ": nothing is written for a bad file";
   }
   fs::remove_all(dir);
 }
 
-TEST(EarlyStoppingDataFile, TrainsOnAFileAndSaysWhyThereIsNoKl) {
-  const fs::path dir = fresh_dir("file-mode");
+TEST_F(EarlyStoppingDataFile, TrainsOnAFileAndSaysWhyThereIsNoKl) {
+  const fs::path dir = dir_ / "file-mode";
   fs::create_directories(dir);
   std::string csv = "x,y\n";
   for (int i = 0; i < 60; ++i)
     csv += std::to_string(std::cos(i * 0.1) * 3) + "," + std::to_string(std::sin(i * 0.1)) + "\n";
   write_bytes(dir / "ring.csv", csv);
   const fs::path out = dir / "run";
-  const Result r = run_diffgen("run early-stopping --set data.file=" + (dir / "ring.csv").string() +
-                               " --set epochs=20 --set memorization.every=10 --set memorization.samples=50"
-                               " --set memorization.steps=50 --out " +
+  const Result r = diffgen("run early-stopping --set data.file=" + (dir / "ring.csv").string() +
+                               " --set train.epochs=20 --set memorization.every=10 --set memorization.samples=50"
+                               " --set sampler.steps=50 --out " +
                                out.string());
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("no exact density"), std::string::npos) << r.output;
+  ASSERT_EQ(r.code, 0) << r.all();
+  EXPECT_NE(r.all().find("no exact density"), std::string::npos) << r.all();
   const std::string summary = read_file(out / "summary.json");
   EXPECT_NE(summary.find("\"kl\": \"not computed"), std::string::npos) << summary;
   EXPECT_NE(summary.find("\"memorization\""), std::string::npos) << summary;
@@ -276,11 +235,12 @@ TEST(EarlyStoppingDataFile, TrainsOnAFileAndSaysWhyThereIsNoKl) {
   EXPECT_NE(metrics.find("\n0,20,"), std::string::npos) << metrics;
   EXPECT_TRUE(fs::exists(out / "plots" / "memorization.png"));
   // The population loss needs the target.
-  const Result p = run_diffgen("run early-stopping --set data.file=" + (dir / "ring.csv").string() +
-                               " --set loss=population --out " + (dir / "p").string());
-  EXPECT_EQ(p.exit_code, 2) << p.output;
-  EXPECT_NE(p.output.find("data.file"), std::string::npos) << p.output;
+  const Result p = diffgen("run early-stopping --set data.file=" + (dir / "ring.csv").string() +
+                               " --set train.loss=population --out " + (dir / "p").string());
+  EXPECT_EQ(p.code, 2) << p.all();
+  EXPECT_NE(p.all().find("data.file"), std::string::npos) << p.all();
   fs::remove_all(dir);
 }
 
 }  // namespace
+}  // namespace diffgen::e2e

@@ -2,53 +2,18 @@
 // consistency, thread independence, the preset, and refused settings. Tiny
 // settings (32 features, 50 points, a coarse τ grid) keep each run well under
 // a second.
-#include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <array>
-#include <cmath>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <map>
 #include <nlohmann/json.hpp>
-#include <sstream>
-#include <string>
-#include <vector>
 
+#include <algorithm>
+#include <cmath>
+
+#include "e2e.hpp"
+
+namespace diffgen::e2e {
 namespace {
 
-namespace fs = std::filesystem;
+using GradientFlowExperiment = E2eTest;
 
-struct Result {
-  int exit_code;
-  std::string output;  // stdout and stderr together
-};
-
-Result run_diffgen(const std::string& args) {
-  const std::string cmd = std::string(DIFFGEN_BINARY) + " " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return {-1, "popen failed"};
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (std::fgets(buf.data(), buf.size(), pipe)) out += buf.data();
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-fs::path fresh_dir(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("diffgen-e2e-gf-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  return d;
-}
 
 std::vector<std::vector<std::string>> read_csv(const fs::path& p) {
   std::vector<std::vector<std::string>> rows;
@@ -67,14 +32,14 @@ std::vector<std::vector<std::string>> read_csv(const fs::path& p) {
 
 // 32 features, 50 training points, 16 t nodes, τ from 1 to 1e10 at 2 per decade (21 points).
 const std::string kTiny =
-    "--set rf.width=32 --set n=50 --set t_nodes=16 --set tau.min=1 --set tau.max=1e10 --set tau.per_decade=2 "
+    "--set model.random_features.width=32 --set data.n=50 --set t_nodes=16 --set tau.min=1 --set tau.max=1e10 --set tau.per_decade=2 "
     "--set kl.points=401 --quiet";
 constexpr int kGridPoints = 21;
 
-TEST(GradientFlowExperiment, WritesEveryOutputAndTheyAgree) {
-  const fs::path out = fresh_dir("outputs");
-  const Result r = run_diffgen("run gradient-flow " + kTiny + " --seeds 2 --out " + out.string());
-  ASSERT_EQ(r.exit_code, 0) << r.output;
+TEST_F(GradientFlowExperiment, WritesEveryOutputAndTheyAgree) {
+  const fs::path out = dir_ / "outputs";
+  const Result r = diffgen("run gradient-flow " + kTiny + " --seeds 2 --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.all();
   for (const char* f : {"config.toml", "metrics.csv", "densities.csv", "summary.json", "report.md", "timing.json",
                         "plots/kl.png", "plots/gap.png", "plots/densities.png"})
     EXPECT_TRUE(fs::exists(out / f)) << f;
@@ -119,12 +84,12 @@ TEST(GradientFlowExperiment, WritesEveryOutputAndTheyAgree) {
   fs::remove_all(out);
 }
 
-TEST(GradientFlowExperiment, IsBitIdenticalForAnyThreadCount) {
-  const fs::path a = fresh_dir("threads-a"), b = fresh_dir("threads-b"), c = fresh_dir("threads-c");
+TEST_F(GradientFlowExperiment, IsBitIdenticalForAnyThreadCount) {
+  const fs::path a = dir_ / "threads-a", b = dir_ / "threads-b", c = dir_ / "threads-c";
   const std::string args = "run gradient-flow " + kTiny + " --seeds 3 --out ";
-  ASSERT_EQ(run_diffgen(args + a.string() + " --threads 1").exit_code, 0);
-  ASSERT_EQ(run_diffgen(args + b.string() + " --threads 2").exit_code, 0);
-  ASSERT_EQ(run_diffgen(args + c.string() + " --threads 2 --set seed=1").exit_code, 0);
+  ASSERT_EQ(diffgen(args + a.string() + " --threads 1").code, 0);
+  ASSERT_EQ(diffgen(args + b.string() + " --threads 2").code, 0);
+  ASSERT_EQ(diffgen(args + c.string() + " --threads 2 --set seed=1").code, 0);
   for (const char* f : {"metrics.csv", "densities.csv", "summary.json"}) {
     EXPECT_FALSE(read_file(a / f).empty()) << f;
     EXPECT_EQ(read_file(a / f), read_file(b / f)) << f;
@@ -133,28 +98,28 @@ TEST(GradientFlowExperiment, IsBitIdenticalForAnyThreadCount) {
   for (const auto& d : {a, b, c}) fs::remove_all(d);
 }
 
-TEST(GradientFlowExperiment, DrawSetsRunToo) {
-  const fs::path out = fresh_dir("draws");
+TEST_F(GradientFlowExperiment, DrawSetsRunToo) {
+  const fs::path out = dir_ / "draws";
   const Result r =
-      run_diffgen("run gradient-flow " + kTiny +
+      diffgen("run gradient-flow " + kTiny +
                   " --set expectation=draws --set draws.per_point=4 --set draws.population=3000 --out " + out.string());
-  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_EQ(r.code, 0) << r.all();
   const auto summary = nlohmann::json::parse(read_file(out / "summary.json"));
   EXPECT_EQ(summary["expectation"], "draws");
   EXPECT_EQ(summary["draws"]["population"], 3000);
   fs::remove_all(out);
 }
 
-TEST(GradientFlowExperiment, PresetFileEqualsTheDefaults) {
-  const fs::path a = fresh_dir("preset-a"), b = fresh_dir("preset-b");
+TEST_F(GradientFlowExperiment, PresetFileEqualsTheDefaults) {
+  const fs::path a = dir_ / "preset-a", b = dir_ / "preset-b";
   const std::string preset = std::string(DIFFGEN_SOURCE_DIR) + "/configs/gradient-flow.toml";
   ASSERT_TRUE(fs::exists(preset));
-  ASSERT_EQ(run_diffgen("run gradient-flow --config " + preset + " " + kTiny + " --out " + a.string()).exit_code, 0);
-  ASSERT_EQ(run_diffgen("run gradient-flow " + kTiny + " --out " + b.string()).exit_code, 0);
+  ASSERT_EQ(diffgen("run gradient-flow --config " + preset + " " + kTiny + " --out " + a.string()).code, 0);
+  ASSERT_EQ(diffgen("run gradient-flow " + kTiny + " --out " + b.string()).code, 0);
   EXPECT_EQ(read_file(a / "config.toml"), read_file(b / "config.toml"));
   // The preset names every key: without --set, the resolved config equals the preset's values.
-  const Result d = run_diffgen("describe gradient-flow");
-  ASSERT_EQ(d.exit_code, 0);
+  const Result d = diffgen("describe gradient-flow");
+  ASSERT_EQ(d.code, 0);
   const std::string text = read_file(preset);
   for (const char* key : {"seed", "n", "width", "embed_scale", "expectation", "t_nodes", "per_decade", "refine", "t0",
                           "points", "per_point", "population", "init_std"})
@@ -163,7 +128,7 @@ TEST(GradientFlowExperiment, PresetFileEqualsTheDefaults) {
   fs::remove_all(b);
 }
 
-TEST(GradientFlowExperiment, RefusesBadSettingsBeforeWritingAnything) {
+TEST_F(GradientFlowExperiment, RefusesBadSettingsBeforeWritingAnything) {
   struct Case {
     std::string set;
     std::vector<std::string> words;
@@ -171,30 +136,33 @@ TEST(GradientFlowExperiment, RefusesBadSettingsBeforeWritingAnything) {
   const std::vector<Case> cases = {
       {"--set tau.min=0", {"tau.min"}},
       {"--set tau.min=10 --set tau.max=1", {"tau.min", "tau.max"}},
-      {"--set kl.t0=1e-7", {"kl.t0", "eps"}},
+      {"--set kl.t0=1e-7", {"kl.t0", "sde.eps"}},
       {"--set kl.hi=5", {"kl.lo/kl.hi", "does not cover"}},
-      {"--set embed_dim=3", {"embed_dim", "even"}},
+      {"--set model.random_features.embed_dim=3", {"model.random_features.embed_dim", "even"}},
       {"--set expectation=sampled", {"expectation", "exact"}},
-      {"--set rf.width=0", {"rf.width"}},
+      {"--set model.random_features.width=0", {"model.random_features.width"}},
       {"--set no.such.key=1", {"no.such.key"}},
   };
   for (const auto& c : cases) {
-    const fs::path out = fresh_dir("refuse");
-    const Result r = run_diffgen("run gradient-flow " + c.set + " --out " + out.string());
-    EXPECT_EQ(r.exit_code, 2) << c.set << "\n" << r.output;
+    const fs::path out = dir_ / "refuse";
+    const Result r = diffgen("run gradient-flow " + c.set + " --out " + out.string());
+    EXPECT_EQ(r.code, 2) << c.set << "\n" << r.all();
     for (const auto& w : c.words)
-      EXPECT_NE(r.output.find(w), std::string::npos) << c.set << ": " << w << "\n" << r.output;
+      EXPECT_NE(r.all().find(w), std::string::npos) << c.set << ": " << w << "\n" << r.all();
     EXPECT_FALSE(fs::exists(out)) << c.set;
   }
 }
 
-TEST(GradientFlowExperiment, HasNoCheckpointsToResume) {
-  const fs::path out = fresh_dir("resume");
-  ASSERT_EQ(run_diffgen("run gradient-flow " + kTiny + " --out " + out.string()).exit_code, 0);
-  const Result r = run_diffgen("run gradient-flow --resume " + out.string() + " --quiet");
-  EXPECT_EQ(r.exit_code, 2) << r.output;
-  EXPECT_NE(r.output.find("checkpoints"), std::string::npos) << r.output;
-  fs::remove_all(out);
+// A finished run resumed reuses every stored task and rewrites the same outputs.
+TEST_F(GradientFlowExperiment, ResumingAFinishedRunRewritesTheSameOutputs) {
+  const fs::path out = dir_ / "resume", copy = dir_ / "copy";
+  ASSERT_EQ(diffgen("run gradient-flow " + kTiny + " --out " + out.string()).code, 0);
+  fs::copy(out, copy, fs::copy_options::recursive);
+  const Result r = diffgen("run gradient-flow --resume " + out.string() + " --quiet");
+  EXPECT_EQ(r.code, 0) << r.all();
+  expect_same_outputs(copy, out);
+  EXPECT_NE(read_file(out / "timing.json").find("\"tasks_computed\": 0"), std::string::npos);
 }
 
 }  // namespace
+}  // namespace diffgen::e2e

@@ -1,51 +1,17 @@
 // End-to-end tests of `diffgen run rates`: outputs and their invariants,
 // thread independence, the preset, and refused settings, on tiny sweeps.
-#include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <array>
-#include <cmath>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
-#include <string>
-#include <vector>
 
+#include <algorithm>
+#include <cmath>
+
+#include "e2e.hpp"
+
+namespace diffgen::e2e {
 namespace {
 
-namespace fs = std::filesystem;
+using RatesExperiment = E2eTest;
 
-struct Result {
-  int exit_code;
-  std::string output;  // stdout and stderr together
-};
-
-Result run_diffgen(const std::string& args) {
-  const std::string cmd = std::string(DIFFGEN_BINARY) + " " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return {-1, "popen failed"};
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (std::fgets(buf.data(), buf.size(), pipe)) out += buf.data();
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-fs::path fresh_dir(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("diffgen-e2e-rates-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  return d;
-}
 
 std::vector<std::vector<std::string>> read_csv(const fs::path& p) {
   std::vector<std::vector<std::string>> rows;
@@ -63,13 +29,13 @@ std::vector<std::vector<std::string>> read_csv(const fs::path& p) {
 }
 
 const std::string kTiny =
-    "--set n_values=40,80,160 --set m_values=8,16,32 --set rf.width=32 --set t_nodes=16 --set tau.min=1 "
+    "--set n_values=40,80,160 --set m_values=8,16,32 --set model.random_features.width=32 --set t_nodes=16 --set tau.min=1 "
     "--set tau.max=1e10 --set tau.per_decade=2 --set kl.points=401 --quiet";
 
-TEST(RatesExperiment, WritesEveryOutputAndTheyAgree) {
-  const fs::path out = fresh_dir("outputs");
-  const Result r = run_diffgen("run rates " + kTiny + " --seeds 2 --out " + out.string());
-  ASSERT_EQ(r.exit_code, 0) << r.output;
+TEST_F(RatesExperiment, WritesEveryOutputAndTheyAgree) {
+  const fs::path out = dir_ / "outputs";
+  const Result r = diffgen("run rates " + kTiny + " --seeds 2 --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.all();
   for (const char* f : {"config.toml", "metrics.csv", "curves.csv", "summary.json", "report.md", "timing.json",
                         "plots/rates.png", "plots/stopping.png", "plots/curves.png"})
     EXPECT_TRUE(fs::exists(out / f)) << f;
@@ -107,11 +73,11 @@ TEST(RatesExperiment, WritesEveryOutputAndTheyAgree) {
   fs::remove_all(out);
 }
 
-TEST(RatesExperiment, IsBitIdenticalForAnyThreadCount) {
-  const fs::path a = fresh_dir("threads-a"), b = fresh_dir("threads-b");
+TEST_F(RatesExperiment, IsBitIdenticalForAnyThreadCount) {
+  const fs::path a = dir_ / "threads-a", b = dir_ / "threads-b";
   const std::string args = "run rates " + kTiny + " --seeds 2 --out ";
-  ASSERT_EQ(run_diffgen(args + a.string() + " --threads 1").exit_code, 0);
-  ASSERT_EQ(run_diffgen(args + b.string() + " --threads 2").exit_code, 0);
+  ASSERT_EQ(diffgen(args + a.string() + " --threads 1").code, 0);
+  ASSERT_EQ(diffgen(args + b.string() + " --threads 2").code, 0);
   for (const char* f : {"metrics.csv", "curves.csv", "summary.json"}) {
     EXPECT_FALSE(read_file(a / f).empty()) << f;
     EXPECT_EQ(read_file(a / f), read_file(b / f)) << f;
@@ -120,12 +86,12 @@ TEST(RatesExperiment, IsBitIdenticalForAnyThreadCount) {
   fs::remove_all(b);
 }
 
-TEST(RatesExperiment, PresetFileEqualsTheDefaults) {
-  const fs::path a = fresh_dir("preset-a"), b = fresh_dir("preset-b");
+TEST_F(RatesExperiment, PresetFileEqualsTheDefaults) {
+  const fs::path a = dir_ / "preset-a", b = dir_ / "preset-b";
   const std::string preset = std::string(DIFFGEN_SOURCE_DIR) + "/configs/rates.toml";
   ASSERT_TRUE(fs::exists(preset));
-  ASSERT_EQ(run_diffgen("run rates --config " + preset + " " + kTiny + " --out " + a.string()).exit_code, 0);
-  ASSERT_EQ(run_diffgen("run rates " + kTiny + " --out " + b.string()).exit_code, 0);
+  ASSERT_EQ(diffgen("run rates --config " + preset + " " + kTiny + " --out " + a.string()).code, 0);
+  ASSERT_EQ(diffgen("run rates " + kTiny + " --out " + b.string()).code, 0);
   EXPECT_EQ(read_file(a / "config.toml"), read_file(b / "config.toml"));
   const std::string text = read_file(preset);
   for (const char* key : {"n_values", "m_values", "width", "per_decade", "t_nodes", "expectation"})
@@ -134,24 +100,25 @@ TEST(RatesExperiment, PresetFileEqualsTheDefaults) {
   fs::remove_all(b);
 }
 
-TEST(RatesExperiment, RefusesBadSettingsBeforeWritingAnything) {
+TEST_F(RatesExperiment, RefusesBadSettingsBeforeWritingAnything) {
   struct Case {
     std::string set;
     std::vector<std::string> words;
   };
   const std::vector<Case> cases = {
       {"--set n_values=100,abc", {"n_values", "'abc'"}}, {"--set n_values=100", {"n_values", "at least 2"}},
-      {"--set m_values=16,5000", {"m_values", "5000"}},  {"--set m_values=0,16", {"m_values", "'0'"}},
+      {"--set m_values=16,5000", {"m_values", "5000"}},  {"--set m_values=0,16", {"m_values", "element 1 = 0"}},
       {"--set tau.max=0.001", {"tau.min", "tau.max"}},   {"--set kl.points=100", {"kl.points", "4k + 1"}},
   };
   for (const auto& c : cases) {
-    const fs::path out = fresh_dir("refuse");
-    const Result r = run_diffgen("run rates " + c.set + " --out " + out.string());
-    EXPECT_EQ(r.exit_code, 2) << c.set << "\n" << r.output;
+    const fs::path out = dir_ / "refuse";
+    const Result r = diffgen("run rates " + c.set + " --out " + out.string());
+    EXPECT_EQ(r.code, 2) << c.set << "\n" << r.all();
     for (const auto& w : c.words)
-      EXPECT_NE(r.output.find(w), std::string::npos) << c.set << ": " << w << "\n" << r.output;
+      EXPECT_NE(r.all().find(w), std::string::npos) << c.set << ": " << w << "\n" << r.all();
     EXPECT_FALSE(fs::exists(out)) << c.set;
   }
 }
 
 }  // namespace
+}  // namespace diffgen::e2e

@@ -2,38 +2,18 @@
 // settings, byte-identical results for any thread count, bad settings
 // refused with exit code 2 before any output, and the preset equal to the
 // defaults.
-#include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <array>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
-#include <string>
-#include <vector>
+#include <cmath>
 
+#include "e2e.hpp"
+
+namespace diffgen::e2e {
 namespace {
 
-namespace fs = std::filesystem;
+using SamplerKl = E2eTest;
 
-struct Result {
-  int exit_code;
-  std::string output;  // stdout and stderr together
-};
-
-Result run(const std::string& args) {
-  const std::string cmd = std::string(DIFFGEN_BINARY) + " " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return {-1, "popen failed"};
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (std::fgets(buf.data(), buf.size(), pipe)) out += buf.data();
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -50,13 +30,13 @@ fs::path fresh(const std::string& name) {
 
 // Short settings: few steps, a small t_max, d = 1 and 2, few draws, a briefly trained network.
 const std::string kShort =
-    "--set steps=4,8,16 --set grid.t_max=10 --set dimensions=1,2 --set mc.samples=200 --set trained.epochs=2 "
-    "--set trained.n=200 --set fit.min_steps=4 --quiet";
+    "--set steps=4,8,16 --set grid.t_max=10 --set dimensions=1,2 --set mc.samples=200 --set train.epochs=2 "
+    "--set data.n=200 --set fit.min_steps=4 --quiet";
 
-TEST(SamplerKl, WritesEveryOutput) {
+TEST_F(SamplerKl, WritesEveryOutput) {
   const fs::path out = fresh("outputs");
-  const Result r = run("run sampler-kl " + kShort + " --set grid.user=0,0.5,2,10 --out " + out.string());
-  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const Result r = diffgen("run sampler-kl " + kShort + " --set grid.user=0,0.5,2,10 --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.all();
   for (const char* f :
        {"config.toml", "metrics.csv", "summary.json", "report.md", "timing.json", "plots/kl_d1.png", "plots/kl_d2.png"})
     EXPECT_TRUE(fs::exists(out / f)) << f;
@@ -80,58 +60,59 @@ TEST(SamplerKl, WritesEveryOutput) {
   fs::remove_all(out);
 }
 
-TEST(SamplerKl, ByteIdenticalForAnyThreadCount) {
+TEST_F(SamplerKl, ByteIdenticalForAnyThreadCount) {
   const fs::path a = fresh("threads-a"), b = fresh("threads-b");
-  ASSERT_EQ(run("run sampler-kl " + kShort + " --threads 1 --out " + a.string()).exit_code, 0);
-  ASSERT_EQ(run("run sampler-kl " + kShort + " --threads 2 --out " + b.string()).exit_code, 0);
+  ASSERT_EQ(diffgen("run sampler-kl " + kShort + " --threads 1 --out " + a.string()).code, 0);
+  ASSERT_EQ(diffgen("run sampler-kl " + kShort + " --threads 2 --out " + b.string()).code, 0);
   EXPECT_FALSE(slurp(a / "metrics.csv").empty());
   EXPECT_EQ(slurp(a / "metrics.csv"), slurp(b / "metrics.csv"));
   EXPECT_EQ(slurp(a / "summary.json"), slurp(b / "summary.json"));
   // Another seed draws other Monte Carlo samples (d = 2) and trains another network.
   const fs::path c = fresh("threads-c");
-  ASSERT_EQ(run("run sampler-kl " + kShort + " --set seed=1 --out " + c.string()).exit_code, 0);
+  ASSERT_EQ(diffgen("run sampler-kl " + kShort + " --set seed=1 --out " + c.string()).code, 0);
   EXPECT_NE(slurp(a / "metrics.csv"), slurp(c / "metrics.csv"));
   for (const auto& p : {a, b, c}) fs::remove_all(p);
 }
 
-TEST(SamplerKl, BadSettingsExitWithCode2NamingTheKeyBeforeAnyOutput) {
+TEST_F(SamplerKl, BadSettingsExitWithCode2NamingTheKeyBeforeAnyOutput) {
   struct Case {
     std::string set;
     std::vector<std::string> words;
   };
   const std::vector<Case> cases = {
       {"--set steps=8,x", {"steps", "'x'"}},
-      {"--set steps=0,8", {"steps", "'0'"}},
-      {"--set rules=mean,both", {"rules", "'both'", "covariance"}},
-      {"--set grids=log", {"grids", "'log'", "geometric"}},
-      {"--set estimators=", {"estimators", "empty"}},
-      {"--set dimensions=1,0", {"dimensions", "'0'"}},
+      {"--set steps=0,8", {"steps", "element 1 = 0"}},
+      {"--set rules=mean,both", {"rules", "element 2 = both", "covariance"}},
+      {"--set grids=log", {"grids", "element 1 = log", "geometric"}},
+      {"--set estimators=", {"estimators", "at least 1"}},
+      {"--set dimensions=1,0", {"dimensions", "element 2 = 0"}},
       {"--set grid.t_min=200", {"grid.t_min", "grid.t_max"}},
       {"--set grid.t_max=-1", {"grid.t_max"}},
-      {"--set grid.user=1,2", {"grid.user", "start at 0"}},
-      {"--set grid.user=0,2,1", {"grid.user", "increasing"}},
+      {"--set grid.user=1,2", {"grid.user", "from 0"}},
+      {"--set grid.user=0,2,1", {"grid.user", "increase strictly"}},
       {"--set mc.samples=201", {"mc.samples", "even"}},
       {"--set density.spacing=2", {"density.spacing"}},
       {"--set no.such.key=1", {"no.such.key"}},
   };
   for (const auto& c : cases) {
     const fs::path out = fresh("bad");
-    const Result r = run("run sampler-kl " + c.set + " --out " + out.string());
-    EXPECT_EQ(r.exit_code, 2) << c.set << "\n" << r.output;
+    const Result r = diffgen("run sampler-kl " + c.set + " --out " + out.string());
+    EXPECT_EQ(r.code, 2) << c.set << "\n" << r.all();
     for (const auto& w : c.words)
-      EXPECT_NE(r.output.find(w), std::string::npos) << c.set << ": " << w << "\n" << r.output;
+      EXPECT_NE(r.all().find(w), std::string::npos) << c.set << ": " << w << "\n" << r.all();
     EXPECT_FALSE(fs::exists(out)) << c.set;
   }
 }
 
-TEST(SamplerKl, PresetFileEqualsTheDefaults) {
+TEST_F(SamplerKl, PresetFileEqualsTheDefaults) {
   const fs::path a = fresh("preset-a"), b = fresh("preset-b");
   const std::string preset = std::string(DIFFGEN_SOURCE_DIR) + "/configs/sampler-kl.toml";
-  ASSERT_EQ(run("run sampler-kl --config " + preset + " " + kShort + " --out " + a.string()).exit_code, 0);
-  ASSERT_EQ(run("run sampler-kl " + kShort + " --out " + b.string()).exit_code, 0);
+  ASSERT_EQ(diffgen("run sampler-kl --config " + preset + " " + kShort + " --out " + a.string()).code, 0);
+  ASSERT_EQ(diffgen("run sampler-kl " + kShort + " --out " + b.string()).code, 0);
   EXPECT_EQ(slurp(a / "config.toml"), slurp(b / "config.toml"));
   fs::remove_all(a);
   fs::remove_all(b);
 }
 
 }  // namespace
+}  // namespace diffgen::e2e

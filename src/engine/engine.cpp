@@ -32,6 +32,32 @@ bool file_safe(const std::string& key) {
   });
 }
 
+// The settings lines (`key = value`, no comments) of one fingerprint that the
+// other lacks: "n = 1000 then, n = 20 now".
+std::string fingerprint_difference(const std::string& then, const std::string& now) {
+  const auto lines = [](const std::string& text) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    while (start < text.size()) {
+      const std::size_t end = std::min(text.find('\n', start), text.size());
+      const std::string line = text.substr(start, end - start);
+      if (!line.empty() && line[0] != '#' && line[0] != '[') out.push_back(line);
+      start = end + 1;
+    }
+    return out;
+  };
+  const auto a = lines(then), b = lines(now);
+  std::vector<std::string> parts;
+  for (const auto& line : a)
+    if (std::find(b.begin(), b.end(), line) == b.end()) parts.push_back(line + " then");
+  for (const auto& line : b)
+    if (std::find(a.begin(), a.end(), line) == a.end()) parts.push_back(line + " now");
+  if (parts.empty()) return "the same values in another layout";
+  std::string text;
+  for (const auto& p : parts) text += (text.empty() ? "" : ", ") + p;
+  return text;
+}
+
 // A stored result, or nullopt when there is none. DataError for an unreadable
 // file, ConfigError for one written under other settings.
 std::optional<Json> load_result(const fs::path& file, const std::string& key, const std::string& fingerprint) {
@@ -48,11 +74,11 @@ std::optional<Json> load_result(const fs::path& file, const std::string& key, co
   if (!stored.is_object() || stored.value("format", 0) != kStoreFormat || stored.value("key", "") != key ||
       !stored.contains("value"))
     throw DataError(fmt::format("task result '{}' is not a diffgen task result of this version", file.string()));
-  if (stored.value("fingerprint", "") != fingerprint)
+  if (const std::string then = stored.value("fingerprint", ""); then != fingerprint)
     throw ConfigError(fmt::format(
-        "task result '{}' was computed under other settings than this run's: resume a run with its own "
-        "config.toml, or start a fresh one",
-        file.string()));
+        "task result '{}' was computed under other settings than this run's ({}): resume a run with its own "
+        "settings, or start a fresh one",
+        file.string(), fingerprint_difference(then, fingerprint)));
   return std::move(stored["value"]);
 }
 

@@ -82,9 +82,9 @@ const OptionTable<FlowStudySettings>& flow_study_options() {
 FlowStudySettings flow_study_settings(const Config& config, FlowStudySettings defaults) {
   S s = flow_study_options().read(config, std::move(defaults));
   if (auto e = s.sde.validate(); !e.empty()) throw ConfigError(e);
-  if (auto e = s.features.validate(); !e.empty()) throw ConfigError("model.random_features: " + e);
   require(s.features.embed_dim % 2 == 0,
           fmt::format("model.random_features.embed_dim = {} must be even", s.features.embed_dim));
+  if (auto e = s.features.validate(); !e.empty()) throw ConfigError("model.random_features: " + e);
   require(s.tau_min < s.tau_max, fmt::format("tau.min = {} must be below tau.max = {}", s.tau_min, s.tau_max));
   s.tau = log_tau_grid(s.tau_min, s.tau_max, s.tau_per_decade);
   const double T = make_sde(s.sde)->T();

@@ -82,7 +82,9 @@ GradientFlowStudy::GradientFlowStudy(FlowStudySettings settings, Index seeds) : 
     t.pop_flow = add(Kind::PopulationFlow, k, key("population-flow"), m * m * m, {draws ? t.pop_draws : t.pop_loss},
                      false);
     t.emp_curve = add(Kind::EmpiricalCurve, k, key("empirical"), 1e3, {t.emp_flow, t.emp_loss, t.pop_loss}, true);
-    t.pop_curve = add(Kind::PopulationCurve, k, key("population"), 1e3, {t.pop_flow, t.pop_loss}, true);
+    std::vector<Index> pop_needs{t.pop_flow, t.pop_loss};
+    if (draws) pop_needs.push_back(t.pop_draws);
+    t.pop_curve = add(Kind::PopulationCurve, k, key("population"), 1e3, pop_needs, true);
     t.memorized = add(Kind::Memorized, k, key("memorized"), 10, {}, true);
     per_seed_.push_back(t);
   }

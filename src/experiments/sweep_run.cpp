@@ -97,7 +97,7 @@ SweepSummary run_sweep(const SweepPlan& plan, const SweepOptions& options, Commu
       [&](Index i, const TaskContext& context) {
         const auto [study, j] = all.locate(i);
         // The study reads its needs by its own indices: hand it a context over its own tasks.
-        const TaskContext own(&study->tasks(), context.values_from(all.first[static_cast<std::size_t>(i - j)]), j,
+        const TaskContext own(&study->tasks(), context.values_from(static_cast<std::size_t>(i - j)), j,
                               context.checkpoint_file(), [&context](std::int64_t u) { context.progress(u); });
         return study->run_task(j, own);
       },
