@@ -9,7 +9,8 @@
 - every source file in src/ that computes something (a .cpp other than a
   test or main.cpp) has its test beside it: foo.cpp and foo_test.cpp, or a
   test of the concept it belongs to named in the file's first comment
-  ("Tested by bar_test.cpp").
+  ("Tested by bar_test.cpp"; the command line's end-to-end tests are named
+  from the repository root: "Tested by tests/cli_test.cpp").
 
 Functions are found by a brace count over the text: a line that opens a
 block and whose text before the brace looks like a function head (a name
@@ -100,7 +101,10 @@ def main(argv):
                 beside = os.path.join(folder, name[:-4] + "_test.cpp")
                 first = "\n".join(lines[:12])
                 named = re.search(r"Tested by (\S+_test\.cpp)", first)
-                if not os.path.exists(beside) and not (named and os.path.exists(os.path.join(folder, named.group(1)))):
+                # A test of the concept beside it, or an end-to-end test in tests/.
+                named_path = named and os.path.join(root if named.group(1).startswith("tests/") else folder,
+                                                    named.group(1))
+                if not os.path.exists(beside) and not (named_path and os.path.exists(named_path)):
                     findings.append(f"{rel}: no test beside it ({name[:-4]}_test.cpp, or 'Tested by X_test.cpp' in "
                                     f"its first comment)")
     for line in findings:

@@ -1,15 +1,17 @@
+// The subcommands (cli/commands.hpp): list, describe, run, sweep, with their
+// output folders, progress bars and exit codes.
+// Tested by tests/cli_test.cpp and the other end-to-end tests in tests/.
 #include "cli/commands.hpp"
 
 #include <fmt/format.h>
 #include <unistd.h>
 
-#include <csignal>
-#include <functional>
-#include <memory>
-
 #include <algorithm>
+#include <csignal>
 #include <exception>
 #include <fstream>
+#include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <system_error>

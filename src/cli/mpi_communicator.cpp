@@ -1,3 +1,5 @@
+// MPI ranks as a Communicator (engine/communicator.hpp), when built with MPI.
+// Tested by tests/sweep_test.cpp (a sweep under mpirun -n 2).
 #include "cli/mpi_communicator.hpp"
 
 #include <cstdlib>

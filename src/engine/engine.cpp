@@ -32,16 +32,21 @@ bool file_safe(const std::string& key) {
   });
 }
 
-// The settings lines (`key = value`, no comments) of one fingerprint that the
-// other lacks: "n = 1000 then, n = 20 now".
+// The settings (`key = value` lines, with their [table] prefixed to the key,
+// no comments) of one fingerprint that the other lacks:
+// "data.n = 1000 then, data.n = 20 now".
 std::string fingerprint_difference(const std::string& then, const std::string& now) {
   const auto lines = [](const std::string& text) {
     std::vector<std::string> out;
+    std::string table;
     std::size_t start = 0;
     while (start < text.size()) {
       const std::size_t end = std::min(text.find('\n', start), text.size());
       const std::string line = text.substr(start, end - start);
-      if (!line.empty() && line[0] != '#' && line[0] != '[') out.push_back(line);
+      if (!line.empty() && line[0] == '[' && line.back() == ']')
+        table = line.substr(1, line.size() - 2) + ".";
+      else if (!line.empty() && line[0] != '#')
+        out.push_back(table + line);
       start = end + 1;
     }
     return out;
@@ -193,11 +198,25 @@ class LocalScheduler {
   bool execute(Index i) {
     const auto& info = plan_[static_cast<std::size_t>(i)];
     const fs::path checkpoint = options_.out_dir.empty() ? fs::path() : task_checkpoint_file(options_.out_dir, info.key);
-    const TaskContext context(&plan_, values_.data(), i, checkpoint, progress_);
+    // A task reports its units as it goes, or not at all: what it has not
+    // reported when it finishes is reported for it, and never more than its units.
+    std::int64_t reported = 0;
+    std::mutex reported_mutex;
+    const auto report_units = [&](std::int64_t units) {
+      std::int64_t add = 0;
+      {
+        std::lock_guard<std::mutex> guard(reported_mutex);
+        add = std::clamp<std::int64_t>(units, 0, info.units - reported);
+        reported += add;
+      }
+      if (progress_ && add > 0) progress_(add);
+    };
+    const TaskContext context(&plan_, values_.data(), i, checkpoint, report_units);
     const auto start = std::chrono::steady_clock::now();
     try {
       TaskValue value = run_(i, context);
       if (!value) throw std::logic_error("task '" + info.key + "' returned no value");
+      report_units(info.units);
       values_[static_cast<std::size_t>(i)] = std::move(value);
       report_.seconds[static_cast<std::size_t>(i)] =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -1,6 +1,7 @@
 // `diffgen run capacity`: Li2023 Fig. 11 — the training study with hidden
 // widths from 4 to 2048, for the authors' fixed output constant and a
 // width-aware one. A width that diverges is a result here, not a failure.
+// Tested by study_grid_test.cpp.
 #include <fmt/format.h>
 
 #include <algorithm>

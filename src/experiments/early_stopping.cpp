@@ -1,6 +1,7 @@
 // `diffgen run early-stopping` (experiments/early_stopping.hpp): one training
 // study per seed; metrics.csv, densities.csv, summary.json, plots and the
 // report (reports/early-stopping.md).
+// Tested by early_stopping_test.cpp.
 #include "experiments/early_stopping.hpp"
 
 #include <fmt/format.h>
@@ -146,7 +147,7 @@ Json report_context(const std::vector<SeedResult>& seeds, const TrainingStudySet
   if (summary.contains("memorization")) {
     c["memorization_definition"] = summary["memorization"]["definition"];
     std::vector<double> fraction;
-    for (const auto& sr : seeds) fraction.push_back(curve_facts(sr.rows, &StudyRow::memorized_fraction).final);
+    for (const auto& sr : seeds) fraction.push_back(curve_last(sr.rows, &StudyRow::memorized_fraction));
     c["memorized_final"] = format_pm(spread(fraction));
   }
   if (exact) {

@@ -1,8 +1,9 @@
 // `diffgen run early-stopping`: Li2023 §4.1.1, Fig. 3 — KL(target ‖ learned)
 // along training on ½N(-3,1) + ½N(3,1): it falls, reaches a minimum, then
 // rises as the model drifts toward the training set. The experiment is
-// early_stopping.cpp; its summary.json (early_stopping_summary.cpp) and
-// plots (early_stopping_plots.cpp) are declared here.
+// early_stopping.cpp; its summary.json (early_stopping_summary.cpp), the
+// memorization reading (memorization_reading.cpp) and plots
+// (early_stopping_plots.cpp) are declared here.
 #pragma once
 
 #include <limits>
@@ -10,36 +11,12 @@
 #include <string>
 #include <vector>
 
+#include "experiments/study_readings.hpp"
 #include "experiments/training_study.hpp"
 #include "numerics/statistics.hpp"
 #include "report/run_writer.hpp"
 
 namespace diffgen {
-
-// What one seed says about one measure along training: the minimum, where it
-// was reached, and the value at the end.
-struct CurveFacts {
-  double min = std::numeric_limits<double>::quiet_NaN();
-  Index epoch_of_min = -1;
-  double final = std::numeric_limits<double>::quiet_NaN();
-};
-CurveFacts curve_facts(const std::vector<StudyRow>& rows, double StudyRow::*metric);
-
-// Per evaluated epoch, the spread of a measure over the seeds that reached it.
-struct CurvePoint {
-  Index epoch;
-  Spread spread;
-};
-std::vector<CurvePoint> mean_curve(const std::vector<SeedResult>& seeds,
-                                   const std::function<double(const StudyRow&)>& value);
-std::vector<CurvePoint> mean_curve(const std::vector<SeedResult>& seeds, double StudyRow::*metric);
-
-// Over seeds: an oracle floor, a field of the fresh-sample baseline (or of
-// the memorizer's samples), the last finite value of a measure.
-Spread floor_spread(const std::vector<SeedResult>& seeds, double OracleFloors::*field);
-Spread baseline_spread(const std::vector<SeedResult>& seeds, double MemorizationBaseline::*field,
-                       bool memorizer = false);
-Spread final_spread(const std::vector<SeedResult>& seeds, double StudyRow::*metric);
 
 // The three memorization measures of THEORY.md §8 at the last epoch (seed
 // means), each with its reference values and what it points to: JSON for

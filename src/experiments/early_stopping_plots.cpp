@@ -1,5 +1,6 @@
 // The plots of a training study (early-stopping): each a seed-mean curve with
 // the range over seeds as a band and its references as horizontal lines.
+// Tested by early_stopping_test.cpp.
 #include <fmt/format.h>
 
 #include <algorithm>

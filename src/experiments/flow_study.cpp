@@ -120,10 +120,6 @@ double stopping_time(double best_tau, double best_value, double limit_value, dou
   return best_value < limit_value - relative * std::abs(limit_value) ? best_tau : kInf;
 }
 
-namespace {
-
-}  // namespace
-
 RandomFeatureModel flow_model(const FlowStudySettings& settings, Index k, Index m) {
   Rng rng = Rng::stream(settings.seed, {kStreamInit, static_cast<std::uint64_t>(k)});
   RandomFeatureOptions options = settings.features;

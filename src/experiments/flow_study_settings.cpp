@@ -1,4 +1,5 @@
 // The flow studies' keys (experiments/flow_study.hpp) and the checks across them.
+// Tested by flow_study_test.cpp.
 #include <fmt/format.h>
 
 #include <algorithm>

@@ -1,5 +1,6 @@
 // gradient-flow's plots: KL along τ for both flows with the floors, the gap
 // between them with the score error, and seed 0's densities at three times.
+// Tested by gradient_flow_test.cpp.
 #include <fmt/format.h>
 
 #include <algorithm>

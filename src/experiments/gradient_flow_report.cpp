@@ -1,5 +1,6 @@
 // gradient-flow's outputs (experiments/gradient_flow.hpp): metrics.csv,
 // densities.csv, summary.json, plots, the table and report.md.
+// Tested by gradient_flow_test.cpp.
 #include <fmt/format.h>
 
 #include <algorithm>

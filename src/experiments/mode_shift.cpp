@@ -1,6 +1,7 @@
 // `diffgen run mode-shift`: Li2023 Theorem 2 and Figs. 4–5 — the training
 // study on ½N(-d/2, 1) + ½N(d/2, 1) for mode distances d = 2 … 12. Far modes
 // generalize worse: the learned weight of one mode drifts from the true ½.
+// Tested by study_grid_test.cpp.
 #include <fmt/format.h>
 
 #include <algorithm>

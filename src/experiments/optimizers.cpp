@@ -1,5 +1,6 @@
 // `diffgen run optimizers`: Li2023 Figs. 8–10 — the training study under SGD,
 // Adam, and SGD switched to Adam.
+// Tested by study_grid_test.cpp.
 #include <fmt/format.h>
 
 #include <algorithm>

@@ -1,5 +1,6 @@
 // rates' plots: the fitted quantities against n and m, the stopping times
 // against n, and KL along training for each n.
+// Tested by rates_test.cpp.
 #include <fmt/format.h>
 
 #include <algorithm>

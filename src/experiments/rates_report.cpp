@@ -1,5 +1,6 @@
 // rates' outputs (experiments/rates.hpp): the fitted quantities, metrics.csv,
 // curves.csv, summary.json, the tables and report.md.
+// Tested by rates_test.cpp.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 

@@ -156,7 +156,7 @@ void SamplerKlStudy::plan_cell(Index k, Index d, GridKind g, Index evaluator, In
 }
 
 std::vector<Vector> SamplerKlStudy::grids_of(GridKind g) const {
-  if (g == GridKind::User) return {Eigen::Map<const Vector>(s_.user_grid.data(), static_cast<Index>(s_.user_grid.size()))};
+  if (g == GridKind::User) return {sampler_grid(s_, g, 0)};
   std::vector<Vector> list;
   for (Index n : s_.steps) list.push_back(sampler_grid(s_, g, n));
   return list;

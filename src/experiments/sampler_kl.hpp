@@ -98,7 +98,7 @@ struct SamplerRow {
 const OptionTable<SamplerKlSettings>& sampler_kl_options();
 void check_sampler_kl_settings(SamplerKlSettings& settings);
 
-// The grid of `kind` with n steps.
+// The grid of `kind` with n steps (the user grid: grid.user, whatever n).
 Vector sampler_grid(const SamplerKlSettings& s, GridKind kind, Index n);
 // Whether the estimator runs in dimension d on grid kind g.
 bool estimator_runs(const SamplerKlSettings& s, EstimatorKind e, Index d, GridKind g);

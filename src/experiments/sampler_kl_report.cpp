@@ -1,5 +1,6 @@
 // sampler-kl's outputs (experiments/sampler_kl.hpp): metrics.csv, the power
 // fits and steps needed, the literature's rates, plots, summary.json, report.
+// Tested by sampler_kl_test.cpp.
 #include <fmt/format.h>
 
 #include <algorithm>

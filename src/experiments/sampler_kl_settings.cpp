@@ -1,4 +1,5 @@
 // sampler-kl's keys (experiments/sampler_kl.hpp) and the checks across them.
+// Tested by sampler_kl_test.cpp.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -90,12 +91,13 @@ void check_sampler_kl_settings(SamplerKlSettings& s) {
   if (!(s.t_min < s.t_max))
     throw ConfigError(fmt::format("grid.t_min = {} must be below grid.t_max = {}", s.t_min, s.t_max));
   if (!s.user_grid.empty()) {
-    const bool increasing = std::adjacent_find(s.user_grid.begin(), s.user_grid.end(), std::greater_equal<>()) ==
-                            s.user_grid.end();
-    if (s.user_grid.size() < 2 || s.user_grid[0] != 0.0 || !increasing)
+    // The sampler starts from Y_0 = 0 at t = 0: a usable grid that starts there.
+    std::string problem = validate_discrete_time_grid(sampler_grid(s, GridKind::User, 0));
+    if (problem.empty() && s.user_grid[0] != 0.0) problem = "it starts at t = " + format_double(s.user_grid[0]);
+    if (!problem.empty())
       throw ConfigError(fmt::format("grid.user = {} must increase strictly from 0 (the sampler starts from Y_0 = 0 "
-                                    "at t = 0) with at least two times",
-                                    format_value(DoubleList(s.user_grid))));
+                                    "at t = 0) with at least two times: {}",
+                                    format_value(DoubleList(s.user_grid)), problem));
   }
   if (s.mc_samples % 2 != 0)
     throw ConfigError(fmt::format("mc.samples = {} must be even (the draws come in antithetic pairs)", s.mc_samples));

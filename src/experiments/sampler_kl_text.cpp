@@ -1,4 +1,5 @@
 // sampler-kl's report context (reports/sampler-kl.md) and terminal tables.
+// Tested by sampler_kl_test.cpp.
 #include <fmt/format.h>
 
 #include <algorithm>

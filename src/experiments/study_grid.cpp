@@ -144,47 +144,6 @@ const Columns<StudyRow>& study_columns() {
   return columns;
 }
 
-CurveMinimum curve_minimum(const std::vector<StudyRow>& rows, double StudyRow::*metric) {
-  CurveMinimum best{kNaN, -1};
-  for (const auto& r : rows) {
-    const double v = r.*metric;
-    if (std::isfinite(v) && (best.epoch < 0 || v < best.value)) best = {v, r.epoch};
-  }
-  return best;
-}
-
-double curve_last(const std::vector<StudyRow>& rows, double StudyRow::*metric) {
-  for (auto it = rows.rbegin(); it != rows.rend(); ++it)
-    if (std::isfinite((*it).*metric)) return (*it).*metric;
-  return kNaN;
-}
-
-Index first_epoch_at_or_below(const std::vector<StudyRow>& rows, double StudyRow::*metric, double threshold) {
-  for (const auto& r : rows)
-    if (std::isfinite(r.*metric) && r.*metric <= threshold) return r.epoch;
-  return -1;
-}
-
-CurveBand curve_band(const std::vector<SeedResult>& seeds, const std::function<double(const StudyRow&)>& value) {
-  std::map<Index, std::vector<double>> at;
-  for (const auto& s : seeds)
-    for (const auto& r : s.rows)
-      if (const double v = value(r); std::isfinite(v)) at[r.epoch].push_back(v);
-  CurveBand band;
-  for (const auto& [epoch, values] : at) {
-    const Spread sp = spread(values);
-    band.epoch.push_back(static_cast<double>(epoch));
-    band.mean.push_back(sp.mean);
-    band.lo.push_back(sp.mean - sp.ci95);
-    band.hi.push_back(sp.mean + sp.ci95);
-  }
-  return band;
-}
-
-CurveBand curve_band(const std::vector<SeedResult>& seeds, double StudyRow::*metric) {
-  return curve_band(seeds, [metric](const StudyRow& r) { return r.*metric; });
-}
-
 SeedTable study_seed_table(const SeedResult& result) {
   SeedTable table;
   table.keys = {"epoch"};

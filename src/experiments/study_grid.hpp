@@ -13,6 +13,7 @@
 #include "core/config.hpp"
 #include "core/io.hpp"
 #include "experiments/experiment.hpp"
+#include "experiments/study_readings.hpp"
 #include "experiments/training_study.hpp"
 #include "report/columns.hpp"
 
@@ -64,34 +65,6 @@ class StudyGrid : public Study {
 
 // The columns of a study's rows, in the order of every metrics.csv.
 const Columns<StudyRow>& study_columns();
-
-// The lowest finite value of `metric` along training and its epoch; NaN and
-// -1 when it was never measured. Ties go to the earliest epoch.
-struct CurveMinimum {
-  double value = 0.0;
-  Index epoch = -1;
-};
-CurveMinimum curve_minimum(const std::vector<StudyRow>& rows, double StudyRow::*metric);
-// The last finite value of `metric`; NaN when there is none.
-double curve_last(const std::vector<StudyRow>& rows, double StudyRow::*metric);
-// The first epoch where `metric` is at or below `threshold`; -1 when never.
-Index first_epoch_at_or_below(const std::vector<StudyRow>& rows, double StudyRow::*metric, double threshold);
-
-// Per seed, f(seed result).
-template <class F>
-std::vector<double> per_seed(const std::vector<SeedResult>& seeds, F f) {
-  std::vector<double> out;
-  for (const auto& s : seeds) out.push_back(f(s));
-  return out;
-}
-
-// Mean and 95% CI over seeds of a metric (or of f(row)) along training, at
-// the epochs where at least one seed has a finite value.
-struct CurveBand {
-  std::vector<double> epoch, mean, lo, hi;
-};
-CurveBand curve_band(const std::vector<SeedResult>& seeds, const std::function<double(const StudyRow&)>& value);
-CurveBand curve_band(const std::vector<SeedResult>& seeds, double StudyRow::*metric);
 
 // Keys {"epoch"}; metrics study_columns() after epoch and steps; scalars:
 // best_kl_a, best_epoch_a, final_kl_a, best_kl_b, best_epoch_b, final_kl_b

@@ -1,5 +1,6 @@
 // A sweep's outputs (experiments/sweep.hpp): points.csv, aggregate.csv,
 // scalars.csv, summary.json, band plots and report.md.
+// Tested by sweep_test.cpp.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 

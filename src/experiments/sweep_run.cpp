@@ -1,5 +1,6 @@
 // Running a sweep (experiments/sweep.hpp): every combination's plan on one
 // engine run, then each point's table and their aggregates over seeds.
+// Tested by sweep_test.cpp.
 #include <fmt/format.h>
 
 #include <algorithm>

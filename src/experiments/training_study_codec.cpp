@@ -1,4 +1,5 @@
 // A training-study seed as JSON, for the engine's result files and MPI.
+// Tested by training_study_test.cpp.
 #include <nlohmann/json.hpp>
 
 #include "core/json_eigen.hpp"

@@ -1,3 +1,4 @@
+// Tested by training_study_test.cpp.
 #include "experiments/training_study_eval.hpp"
 
 #include <algorithm>

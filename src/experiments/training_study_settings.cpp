@@ -1,5 +1,6 @@
 // The settings of a training study: its keys (each concept's own table, plus
 // the study's schedule of evaluations) and the checks across keys.
+// Tested by training_study_test.cpp.
 #include <fmt/format.h>
 
 #include <algorithm>

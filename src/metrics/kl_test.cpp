@@ -211,7 +211,9 @@ TEST(KlAgainstLearned, TheEmpiricalOracleLearnsTheEmpiricalDensity) {
     const double direct = kl_on_grid(o.grid, log_emp, f.target->log_density(x, 1.0, f.sde->s(t0))).kl;
     EXPECT_NEAR(learner.kl, direct, 1e-9) << t0;
     // A generalizer is measurably far from the empirical density at small t0.
-    if (t0 == 0.01) EXPECT_GT(learner.kl, 0.01);
+    if (t0 == 0.01) {
+      EXPECT_GT(learner.kl, 0.01);
+    }
   }
 }
 

@@ -1,3 +1,6 @@
+// What every score model offers on top of its own score: a score at one
+// time for a whole batch, and score and divergence together.
+// Tested by reference_mlp_test.cpp.
 #include "models/score_model.hpp"
 
 #include <stdexcept>

@@ -146,14 +146,6 @@ Vector discrete_time_geometric_grid(double t_max, double t_min, Index n) {
   return t;
 }
 
-Vector discrete_time_user_grid(std::string_view text, std::string_view key) {
-  const std::vector<double> times = parse_time_list(text, key);
-  const Vector grid = Eigen::Map<const Vector>(times.data(), static_cast<Index>(times.size()));
-  if (auto err = validate_discrete_time_grid(grid); !err.empty())
-    throw ConfigError(std::string(key) + " = '" + std::string(text) + "': " + err);
-  return grid;
-}
-
 std::string validate_discrete_time_grid(const Vector& grid) {
   if (grid.size() < 2) return "time grid has " + std::to_string(grid.size()) + " times (need >= 2)";
   if (!grid.allFinite()) return "time grid has non-finite times";

@@ -72,10 +72,6 @@ Vector discrete_time_uniform_grid(double t_max, Index n);
 // moved to 0, so the first step is [0, t_min ρ] and the others have equal
 // ratios. Equal ratios suit a conditional mean that changes on the scale of t.
 Vector discrete_time_geometric_grid(double t_max, double t_min, Index n);
-// A user-given grid: the comma-separated times of `text` ("0, 0.1, 1, 10"),
-// in the order given, checked by validate_discrete_time_grid; ConfigError
-// naming `key` otherwise.
-Vector discrete_time_user_grid(std::string_view text, std::string_view key = "grid");
 // Empty when `grid` is a usable grid (>= 2 finite times, strictly
 // increasing, the first >= 0), else what is wrong.
 std::string validate_discrete_time_grid(const Vector& grid);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "core/error.hpp"
 #include "core/parallel.hpp"
@@ -56,22 +57,15 @@ TEST(DiscreteTimeGrid, UniformAndGeometricAreNestedBitForBit) {
   EXPECT_THROW(discrete_time_geometric_grid(1.0, 0.1, 0), ConfigError);
 }
 
-TEST(DiscreteTimeGrid, UserGridsAreParsedAndValidated) {
-  const Vector g = discrete_time_user_grid(" 0, 0.5 ,2,1e1", "grid.user");
-  ASSERT_EQ(g.size(), 4);
-  EXPECT_EQ(g[3], 10.0);
-  for (const char* bad : {"0, 1, 1", "0, x, 2", "0", "-1, 2", "0,,1", "0, inf"}) {
-    try {
-      discrete_time_user_grid(bad, "grid.user");
-      ADD_FAILURE() << bad;
-    } catch (const ConfigError& e) {
-      EXPECT_NE(std::string(e.what()).find("grid.user"), std::string::npos) << e.what();
-    }
-  }
-  // The SDE samplers' user grids decrease.
-  EXPECT_EQ(user_time_grid("1, 0.5, 1e-3", "sampling.grid").size(), 3);
-  EXPECT_THROW(user_time_grid("0.1, 0.5", "sampling.grid"), ConfigError);
-  EXPECT_THROW(parse_time_list("1, 2, three", "k"), ConfigError);
+TEST(DiscreteTimeGrid, UsableGridsIncreaseStrictlyFromZeroOrAbove) {
+  EXPECT_EQ(validate_discrete_time_grid(Vector{{0.0, 0.5, 2.0, 10.0}}), "");
+  EXPECT_EQ(validate_discrete_time_grid(Vector{{0.1, 0.5}}), "");
+  EXPECT_NE(validate_discrete_time_grid(Vector{{0.0, 1.0, 1.0}}).find("not strictly increasing at index 2"),
+            std::string::npos);
+  EXPECT_NE(validate_discrete_time_grid(Vector{{0.0}}).find("need >= 2"), std::string::npos);
+  EXPECT_NE(validate_discrete_time_grid(Vector{{-1.0, 2.0}}).find("below 0"), std::string::npos);
+  EXPECT_NE(validate_discrete_time_grid(Vector{{0.0, std::numeric_limits<double>::infinity()}}).find("non-finite"),
+            std::string::npos);
 }
 
 TEST(DiscreteTimeSampler, CovarianceMatchedStepIsExactForAGaussianTarget) {

@@ -1,3 +1,5 @@
+// The SDE samplers' time grids (uniform, geometric) and their check.
+// Tested by samplers_test.cpp.
 #include "sampling/time_grid.hpp"
 
 #include <algorithm>
@@ -52,33 +54,6 @@ std::string validate_time_grid(const Vector& grid) {
              " (t = " + std::to_string(grid[k + 1]) + " after " + std::to_string(grid[k]) + ")";
   if (grid[grid.size() - 1] < 0.0) return "time grid ends below 0";
   return {};
-}
-
-std::vector<double> parse_time_list(std::string_view text, std::string_view key) {
-  std::vector<double> times;
-  std::size_t begin = 0;
-  while (begin <= text.size()) {
-    const std::size_t comma = std::min(text.find(',', begin), text.size());
-    std::string item(text.substr(begin, comma - begin));
-    const auto b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
-    item = b == std::string::npos ? "" : item.substr(b, e - b + 1);
-    char* end = nullptr;
-    const double v = item.empty() ? 0.0 : std::strtod(item.c_str(), &end);
-    if (item.empty() || end != item.c_str() + item.size() || !std::isfinite(v))
-      throw ConfigError(std::string(key) + " = '" + std::string(text) + "': '" + item +
-                        "' is not a time (a finite number; times are separated by commas)");
-    times.push_back(v);
-    begin = comma + 1;
-  }
-  return times;
-}
-
-Vector user_time_grid(std::string_view text, std::string_view key) {
-  const std::vector<double> times = parse_time_list(text, key);
-  const Vector grid = Eigen::Map<const Vector>(times.data(), static_cast<Index>(times.size()));
-  if (auto err = validate_time_grid(grid); !err.empty())
-    throw ConfigError(std::string(key) + " = '" + std::string(text) + "': " + err);
-  return grid;
 }
 
 }  // namespace diffgen

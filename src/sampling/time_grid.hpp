@@ -25,12 +25,4 @@ Vector geometric_time_grid(double T, double eps, Index steps);
 // decreasing, the last >= 0), else what is wrong.
 std::string validate_time_grid(const Vector& grid);
 
-// The numbers of a comma-separated list ("1, 0.5, 1e-3"), in the order given.
-// ConfigError naming `key` and the item that is not a finite number.
-std::vector<double> parse_time_list(std::string_view text, std::string_view key);
-
-// A user-given grid: the times listed in `text`, decreasing from T to ε,
-// checked by validate_time_grid; ConfigError naming `key` otherwise.
-Vector user_time_grid(std::string_view text, std::string_view key = "grid");
-
 }  // namespace diffgen
