@@ -101,12 +101,15 @@ std::string choice_violation(const KeySpec& spec, const std::string& s) {
 // Each element of a list against the element rules, then the list's size and repeats.
 template <class T>
 std::string list_violation(const KeySpec& spec, const std::vector<T>& items) {
+  // An element is checked, and its range described, as a scalar of the element type.
+  KeySpec element = spec;
+  element.type = element_type(spec.type);
   for (std::size_t i = 0; i < items.size(); ++i) {
     std::string why;
     if constexpr (std::is_same_v<T, std::string>) {
-      why = choice_violation(spec, items[i]);
+      why = choice_violation(element, items[i]);
     } else {
-      why = number_violation(spec, static_cast<double>(items[i]));
+      why = number_violation(element, static_cast<double>(items[i]));
     }
     if (!why.empty()) return fmt::format("has element {} = {}, which {}", i + 1, format_value(Value(items[i])), why);
     if (spec.unique && std::find(items.begin(), items.begin() + static_cast<std::ptrdiff_t>(i), items[i]) !=

@@ -355,5 +355,232 @@ TEST(ClosestNames, FindsTyposOnly) {
   EXPECT_TRUE(closest_names("banana", names).empty());
 }
 
+// ---- Lists ----
+
+KeySpec list_key(std::string key, ValueType type, Value default_value, std::optional<double> min = std::nullopt,
+                 std::optional<double> max = std::nullopt, std::vector<std::string> choices = {},
+                 std::size_t min_items = 1, bool unique = true) {
+  KeySpec spec;
+  spec.key = std::move(key);
+  spec.type = type;
+  spec.default_value = std::move(default_value);
+  spec.description = "a list";
+  spec.min = min;
+  spec.max = max;
+  spec.choices = std::move(choices);
+  spec.min_items = min_items;
+  spec.unique = unique;
+  return spec;
+}
+
+Schema list_schema() {
+  Schema s;
+  s.add(list_key("ns", ValueType::IntList, IntList{2, 4, 8}, 1.0));
+  KeySpec ts = list_key("grid.ts", ValueType::DoubleList, DoubleList{0.1, 0.5}, 0.0, 1.0);
+  ts.min_exclusive = true;
+  s.add(ts);
+  s.add(list_key("optimizers", ValueType::StringList, StringList{"sgd"}, std::nullopt, std::nullopt, {"sgd", "adam"}));
+  s.add(list_key("labels", ValueType::StringList, StringList{"a"}, std::nullopt, std::nullopt, {}, 1, false));
+  s.add(list_key("pair", ValueType::IntList, IntList{1, 2}, std::nullopt, std::nullopt, {}, 2));
+  s.add_int("n", 100, "a scalar", 1);
+  return s;
+}
+
+TEST(ConfigLists, SetAcceptsCommasAndTomlArrays) {
+  Config c(list_schema());
+  EXPECT_EQ(c.get_int_list("ns"), (IntList{2, 4, 8}));  // the default
+  c.set("ns", "16,32,64");
+  EXPECT_EQ(c.get_int_list("ns"), (IntList{16, 32, 64}));
+  c.set("ns", "[2, 4, 8]");
+  EXPECT_EQ(c.get_int_list("ns"), (IntList{2, 4, 8}));
+  c.set("ns", " 3 , +5 ");
+  EXPECT_EQ(c.get_int_list("ns"), (IntList{3, 5}));
+  c.set("ns", "7");  // one item
+  EXPECT_EQ(c.get_int_list("ns"), (IntList{7}));
+
+  c.set("grid.ts", "0.25,1e-3");
+  EXPECT_EQ(c.get_double_list("grid.ts"), (DoubleList{0.25, 1e-3}));
+  c.set("grid.ts", "[0.75, 0.5]");
+  EXPECT_EQ(c.get_double_list("grid.ts"), (DoubleList{0.75, 0.5}));
+  c.set("grid.ts", "[1, 0.5]");  // a TOML integer is a valid double element
+  EXPECT_EQ(c.get_double_list("grid.ts"), (DoubleList{1.0, 0.5}));
+
+  c.set("optimizers", "adam, sgd");
+  EXPECT_EQ(c.get_string_list("optimizers"), (StringList{"adam", "sgd"}));
+  c.set("optimizers", "[\"sgd\", \"adam\"]");
+  EXPECT_EQ(c.get_string_list("optimizers"), (StringList{"sgd", "adam"}));
+  c.set("labels", "a b,c");  // spaces inside an item stay
+  EXPECT_EQ(c.get_string_list("labels"), (StringList{"a b", "c"}));
+  c.set_from_assignment("ns=1,2");
+  EXPECT_EQ(c.get_int_list("ns"), (IntList{1, 2}));
+  EXPECT_THAT(c.user_set_keys(), ElementsAre("ns", "grid.ts", "optimizers", "labels"));
+}
+
+TEST(ConfigLists, ItemsAreParsedAsTheElementType) {
+  Config c(list_schema());
+  EXPECT_EQ(config_error([&] { c.set("ns", "2,4.5"); }), "ns = '4.5' is not an integer");
+  EXPECT_EQ(config_error([&] { c.set("grid.ts", "0.5,abc"); }), "grid.ts = 'abc' is not a number");
+  EXPECT_EQ(config_error([&] { c.set("grid.ts", "0.5,nan"); }), "grid.ts = nan is not a finite number");
+  EXPECT_THAT(config_error([&] { c.set("ns", "[2, \"a\"]"); }), HasSubstr("element 2 = 'a' is not a"));
+  EXPECT_THAT(config_error([&] { c.set("ns", "[2, 4"); }), HasSubstr("ns = '[2, 4' is not a list"));
+  EXPECT_EQ(c.get_int_list("ns"), (IntList{2, 4, 8}));
+}
+
+TEST(ConfigLists, AnIntListIsAcceptedForADoubleListKey) {
+  Config c(list_schema());
+  c.set_value("grid.ts", IntList{1});
+  EXPECT_EQ(c.get_double_list("grid.ts"), (DoubleList{1.0}));
+  c.merge_toml_string("[grid]\nts = [1, 0.25]\n", "a.toml");
+  EXPECT_EQ(c.get_double_list("grid.ts"), (DoubleList{1.0, 0.25}));
+  // Not the other way round.
+  EXPECT_EQ(config_error([&] { c.set_value("ns", DoubleList{1.0}); }), "ns = [1] is not a list");
+  EXPECT_THAT(config_error([&] { c.merge_toml_string("ns = [1.5]\n", "a.toml"); }),
+              AllOf(HasSubstr("a.toml:1:"), HasSubstr("element 1 = 1.5")));
+}
+
+TEST(ConfigLists, TomlArrays) {
+  Config c(list_schema());
+  c.merge_toml_string("ns = [16, 32]\noptimizers = [\"adam\"]\npair = [5, 6, 7]\n[grid]\nts = [0.5]\n", "p.toml");
+  EXPECT_EQ(c.get_int_list("ns"), (IntList{16, 32}));
+  EXPECT_EQ(c.get_string_list("optimizers"), (StringList{"adam"}));
+  EXPECT_EQ(c.get_int_list("pair"), (IntList{5, 6, 7}));
+  EXPECT_EQ(c.get_double_list("grid.ts"), (DoubleList{0.5}));
+  // A scalar for a list key, a list for a scalar key, an element out of range.
+  EXPECT_EQ(config_error([&] { c.merge_toml_string("ns = 4\n", "p.toml"); }), "p.toml:1:6: ns = 4 is not a list");
+  EXPECT_THAT(config_error([&] { c.merge_toml_string("n = [4]\n", "p.toml"); }),
+              HasSubstr("n = [...] is not a single int value"));
+  EXPECT_EQ(config_error([&] { c.merge_toml_string("ns = [4, 0]\n", "p.toml"); }),
+            "p.toml:1:6: ns = [4, 0] has element 2 = 0, which is out of range: must be >= 1");
+  // All or nothing.
+  EXPECT_EQ(c.get_int_list("ns"), (IntList{16, 32}));
+}
+
+TEST(ConfigLists, EachElementIsRangeChecked) {
+  Config c(list_schema());
+  EXPECT_EQ(config_error([&] { c.set("ns", "2,0,8"); }),
+            "ns = [2, 0, 8] has element 2 = 0, which is out of range: must be >= 1");
+  EXPECT_EQ(config_error([&] { c.set("grid.ts", "0.5,0"); }),
+            "grid.ts = [0.5, 0] has element 2 = 0, which is out of range: must be in (0, 1]");
+  EXPECT_EQ(config_error([&] { c.set("grid.ts", "[1.5]"); }),
+            "grid.ts = [1.5] has element 1 = 1.5, which is out of range: must be in (0, 1]");
+  EXPECT_EQ(config_error([&] { c.set("optimizers", "sgd,adamw"); }),
+            "optimizers = [sgd, adamw] has element 2 = adamw, which is not allowed (allowed: sgd, adam)");
+  c.set("grid.ts", "1");  // the closed end
+  EXPECT_EQ(c.get_double_list("grid.ts"), (DoubleList{1.0}));
+}
+
+TEST(ConfigLists, RepeatsAreRefusedWhenUnique) {
+  Config c(list_schema());
+  EXPECT_EQ(config_error([&] { c.set("ns", "2,4,2"); }), "ns = [2, 4, 2] lists 2 twice");
+  EXPECT_EQ(config_error([&] { c.set("grid.ts", "0.5, 0.5"); }), "grid.ts = [0.5, 0.5] lists 0.5 twice");
+  EXPECT_EQ(config_error([&] { c.set("optimizers", "[\"sgd\", \"sgd\"]"); }),
+            "optimizers = [sgd, sgd] lists sgd twice");
+  c.set("labels", "a,a");  // not unique: allowed
+  EXPECT_EQ(c.get_string_list("labels"), (StringList{"a", "a"}));
+}
+
+TEST(ConfigLists, EmptyItemsAndTooFewItemsAreRefused) {
+  Config c(list_schema());
+  for (const char* text : {"2,,8", "2,4,", ",2", " , "})
+    EXPECT_THAT(config_error([&] { c.set("ns", text); }), HasSubstr("has an empty item")) << text;
+  EXPECT_EQ(config_error([&] { c.set("ns", ""); }), "ns = [] has 0 elements: give at least 1");
+  EXPECT_EQ(config_error([&] { c.set("ns", "[]"); }), "ns = [] has 0 elements: give at least 1");
+  EXPECT_EQ(config_error([&] { c.set("pair", "3"); }), "pair = [3] has 1 element: give at least 2");
+  EXPECT_EQ(config_error([&] { c.merge_toml_string("labels = []\n", "p.toml"); }),
+            "p.toml:1:10: labels = [] has 0 elements: give at least 1");
+  EXPECT_EQ(c.get_int_list("ns"), (IntList{2, 4, 8}));
+}
+
+TEST(ConfigLists, FormatValueAndAllowedText) {
+  EXPECT_EQ(format_value(Value(IntList{2, 4, 8})), "[2, 4, 8]");
+  EXPECT_EQ(format_value(Value(DoubleList{0.1, 1e-10, 2.0})), "[0.1, 1e-10, 2]");
+  EXPECT_EQ(format_value(Value(StringList{"sgd", "a b"})), "[sgd, a b]");
+  EXPECT_EQ(format_value(Value(IntList{})), "[]");
+  const Schema s = list_schema();
+  EXPECT_EQ(allowed_text(*s.find("ns")), "each >= 1, no repeats");
+  EXPECT_EQ(allowed_text(*s.find("grid.ts")), "each in (0, 1], no repeats");
+  EXPECT_EQ(allowed_text(*s.find("optimizers")), "each sgd, adam, no repeats");
+  EXPECT_EQ(allowed_text(*s.find("labels")), "");
+  EXPECT_EQ(allowed_text(*s.find("pair")), "at least 2 items, no repeats");
+  EXPECT_EQ(type_name(ValueType::IntList), "list of int");
+  EXPECT_EQ(type_name(ValueType::DoubleList), "list of double");
+  EXPECT_EQ(type_name(ValueType::StringList), "list of string");
+  EXPECT_TRUE(is_list(ValueType::StringList));
+  EXPECT_FALSE(is_list(ValueType::String));
+  EXPECT_EQ(element_type(ValueType::DoubleList), ValueType::Double);
+}
+
+TEST(ConfigLists, ListDefaultsAreCheckedByTheSchema) {
+  EXPECT_THROW(Schema().add(list_key("ns", ValueType::IntList, IntList{0}, 1.0)), std::invalid_argument);
+  EXPECT_THROW(Schema().add(list_key("ns", ValueType::IntList, IntList{1, 1})), std::invalid_argument);
+  EXPECT_THROW(Schema().add(list_key("ns", ValueType::IntList, IntList{})), std::invalid_argument);
+  EXPECT_THROW(Schema().add(list_key("ns", ValueType::IntList, DoubleList{1.0})), std::invalid_argument);
+  EXPECT_THROW(Schema().add(list_key("ns", ValueType::IntList, IntList{1}, std::nullopt, std::nullopt, {"a"})),
+               std::invalid_argument);  // choices on a number list
+}
+
+TEST(ConfigLists, TomlWritesArraysThatReadBackToTheSameValues) {
+  Config c(list_schema());
+  c.set("ns", "16,32");
+  c.set("grid.ts", "0.1, 1, 0.3333333333333333");
+  c.set("optimizers", "adam,sgd");
+  c.set("labels", "quote \", comma");  // an item with a quote
+  const std::string text = c.to_toml();
+  EXPECT_THAT(text, HasSubstr("\nns = [16, 32]\n"));
+  EXPECT_THAT(text, HasSubstr("\nts = [0.1, 1.0, 0.3333333333333333]\n"));  // 1 written as a TOML float
+  EXPECT_THAT(text, HasSubstr("\noptimizers = [\"adam\", \"sgd\"]\n"));
+  EXPECT_THAT(text, HasSubstr("# [list of int: each >= 1, no repeats]\n"));
+  Config back(list_schema());
+  back.merge_toml_string(text, "config.toml");
+  for (const auto& spec : c.schema().keys()) EXPECT_EQ(back.get(spec.key), c.get(spec.key)) << spec.key;
+  EXPECT_EQ(back.to_toml(), text);
+}
+
+// ---- Renamed keys ----
+
+TEST(ConfigRenamed, SettingAnOldKeyNamesTheNewOne) {
+  Schema s;
+  s.add_int("train.epochs", 10, "epochs", 0).add_double("train.lr", 0.1, "lr", 0.0);
+  s.add_renamed("epochs", "train.epochs").add_renamed("trained.lr", "train.lr");
+  ASSERT_NE(s.renamed_to("epochs"), nullptr);
+  EXPECT_EQ(*s.renamed_to("epochs"), "train.epochs");
+  EXPECT_EQ(s.renamed_to("train.epochs"), nullptr);
+  Config c(s);
+  EXPECT_EQ(config_error([&] { c.set("epochs", "5"); }), "key 'epochs' was renamed to 'train.epochs'");
+  EXPECT_EQ(config_error([&] { c.set_from_assignment("trained.lr=0.5"); }),
+            "key 'trained.lr' was renamed to 'train.lr'");
+  // In a TOML file, the message also names where.
+  EXPECT_EQ(config_error([&] { c.merge_toml_string("epochs = 5\n", "old.toml"); }),
+            "old.toml:1:10: key 'epochs' was renamed to 'train.epochs'");
+  EXPECT_EQ(config_error([&] { c.merge_toml_string("[trained]\nlr = 0.5\n", "old.toml"); }),
+            "old.toml:2:6: key 'trained.lr' was renamed to 'train.lr'");
+  const auto file = write_temp("renamed.toml", "train.lr = 0.2\nepochs = 5\n");
+  EXPECT_THAT(config_error([&] { c.merge_toml_file(file); }),
+              AllOf(HasSubstr(file.string() + ":2:"), HasSubstr("renamed to 'train.epochs'")));
+  std::filesystem::remove(file);
+  EXPECT_EQ(c.get_int("train.epochs"), 10);
+  EXPECT_EQ(c.get_double("train.lr"), 0.1);  // all or nothing
+}
+
+TEST(ConfigRenamed, SeveralNewNamesNameTheFirstDeclaredOne) {
+  Schema both;
+  both.add_int("data.n", 100, "").add_int("model.n", 3, "");
+  both.add_renamed("n", "data.n").add_renamed("n", "model.n");
+  EXPECT_EQ(config_error([&] { Config(both).set("n", "5"); }), "key 'n' was renamed to 'data.n'");
+  // Only the second new name in this schema: that one is named.
+  Schema second;
+  second.add_int("model.n", 3, "");
+  second.add_renamed("n", "data.n").add_renamed("n", "model.n");
+  EXPECT_EQ(config_error([&] { Config(second).set("n", "5"); }), "key 'n' was renamed to 'model.n'");
+  // A new name that is not declared is ignored: the old key is then just unknown.
+  Schema none;
+  none.add_int("epochs_total", 3, "");
+  none.add_renamed("n", "data.n");
+  EXPECT_EQ(none.renamed_to("n"), nullptr);
+  EXPECT_THAT(config_error([&] { Config(none).set("n", "5"); }), HasSubstr("unknown key 'n'"));
+  // Renaming a key that is still declared is a schema bug.
+  EXPECT_THROW(Schema().add_int("n", 1, "").add_renamed("n", "data.n"), std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace diffgen

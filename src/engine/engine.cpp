@@ -76,14 +76,22 @@ std::optional<Json> load_result(const fs::path& file, const std::string& key, co
     throw DataError(fmt::format("task result '{}' is not readable ({}): remove it to compute the task again",
                                 file.string(), e.what()));
   }
-  if (!stored.is_object() || stored.value("format", 0) != kStoreFormat || stored.value("key", "") != key ||
-      !stored.contains("value"))
+  // Json::value() throws when a field has another type: that is a foreign file too.
+  bool ours = false, same_settings = false;
+  try {
+    ours = stored.is_object() && stored.value("format", 0) == kStoreFormat && stored.value("key", "") == key &&
+           stored.contains("value");
+    same_settings = ours && stored.value("fingerprint", "") == fingerprint;
+  } catch (const Json::exception&) {
+    ours = false;
+  }
+  if (!ours)
     throw DataError(fmt::format("task result '{}' is not a diffgen task result of this version", file.string()));
-  if (const std::string then = stored.value("fingerprint", ""); then != fingerprint)
+  if (!same_settings)
     throw ConfigError(fmt::format(
         "task result '{}' was computed under other settings than this run's ({}): resume a run with its own "
         "settings, or start a fresh one",
-        file.string(), fingerprint_difference(then, fingerprint)));
+        file.string(), fingerprint_difference(stored.value("fingerprint", ""), fingerprint)));
   return std::move(stored["value"]);
 }
 
@@ -93,14 +101,18 @@ void store_result(const fs::path& file, const std::string& key, const std::strin
   write_file_atomic(file, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
-// The tasks `wanted` and every intermediate they need, transitively, in plan order.
-std::vector<Index> closure(const std::vector<TaskInfo>& plan, const std::vector<Index>& wanted) {
+// The tasks `wanted` and every task they need, transitively, that have no
+// value yet, in plan order: the needs of a task with a value (a stored result
+// read back, an intermediate computed earlier) are not needed again.
+std::vector<Index> closure(const std::vector<TaskInfo>& plan, const std::vector<Index>& wanted,
+                           const std::vector<TaskValue>& values) {
   std::vector<bool> in(plan.size(), false);
-  for (Index i : wanted) in[static_cast<std::size_t>(i)] = true;
+  for (Index i : wanted) in[static_cast<std::size_t>(i)] = !values[static_cast<std::size_t>(i)];
   // needs point to earlier tasks (check_plan), so one backward pass suffices.
   for (Index i = static_cast<Index>(plan.size()) - 1; i >= 0; --i)
     if (in[static_cast<std::size_t>(i)])
-      for (Index j : plan[static_cast<std::size_t>(i)].needs) in[static_cast<std::size_t>(j)] = true;
+      for (Index j : plan[static_cast<std::size_t>(i)].needs)
+        if (!values[static_cast<std::size_t>(j)]) in[static_cast<std::size_t>(j)] = true;
   std::vector<Index> out;
   for (Index i = 0; i < static_cast<Index>(plan.size()); ++i)
     if (in[static_cast<std::size_t>(i)]) out.push_back(i);
@@ -220,7 +232,6 @@ class LocalScheduler {
       values_[static_cast<std::size_t>(i)] = std::move(value);
       report_.seconds[static_cast<std::size_t>(i)] =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      report_.ran[static_cast<std::size_t>(i)] = true;
       if (done_) done_(i);
       return true;
     } catch (...) {
@@ -230,8 +241,9 @@ class LocalScheduler {
     }
   }
 
-  // Requires the lock.
+  // Requires the lock (also for `ran`: a vector<bool> shares words between tasks).
   void finish(Index i) {
+    report_.ran[static_cast<std::size_t>(i)] = true;
     --left_;
     for (Index d : dependents_[static_cast<std::size_t>(i)])
       if (--remaining_needs_[static_cast<std::size_t>(d)] == 0) ready_.push_back(d);
@@ -305,7 +317,7 @@ std::vector<TaskValue> run_single_process(const std::vector<TaskInfo>& plan, con
   std::vector<TaskValue> values(plan.size());
   if (!options.resume && !options.out_dir.empty()) clear_run_files(options.out_dir);
   const std::vector<Index> pending = pending_tasks(plan, codec, options, values, report);
-  const std::vector<Index> tasks = closure(plan, pending);
+  const std::vector<Index> tasks = closure(plan, pending, values);
   if (options.on_start) options.on_start(units_of(plan, tasks));
   std::atomic<Index> computed{0};
   LocalScheduler scheduler(plan, run, values, options, report, options.on_progress, [&](Index i) {
@@ -340,12 +352,18 @@ bool run_round(const std::vector<TaskInfo>& plan, const TaskRunner& run, const T
   LocalScheduler scheduler(plan, run, values, options, report, {}, {});
   bool complete = true;
   std::string error;
+  int code = 0;  // a diffgen::Error's exit code, so that every rank throws the error's kind
   try {
-    complete = scheduler.run(closure(plan, mine));
+    complete = scheduler.run(closure(plan, mine, values));
+  } catch (const Interrupted&) {
+    complete = false;  // a task saved its state and stopped on request: a stop, not an error
+  } catch (const Error& e) {
+    error = e.what();
+    code = e.exit_code();
   } catch (const std::exception& e) {
     error = e.what();
   }
-  Json message{{"complete", complete}, {"error", error}, {"results", Json::object()}};
+  Json message{{"complete", complete}, {"error", error}, {"code", code}, {"results", Json::object()}};
   for (Index i : mine)
     if (values[static_cast<std::size_t>(i)])
       message["results"][std::to_string(i)] = codec.encode(i, values[static_cast<std::size_t>(i)]);
@@ -364,13 +382,21 @@ bool run_round(const std::vector<TaskInfo>& plan, const TaskRunner& run, const T
         ++report.computed;
         if (options.on_progress) options.on_progress(info.units);
       }
-      if (!m["error"].get<std::string>().empty() && verdict == "go") verdict = "error:" + m["error"].get<std::string>();
+      if (!m["error"].get<std::string>().empty() && verdict == "go")
+        verdict = fmt::format("error:{}:{}", m["code"].get<int>(), m["error"].get<std::string>());
       if (!m["complete"].get<bool>() && verdict == "go") verdict = "stop";
     }
     if (verdict == "go" && interrupt_requested()) verdict = "stop";
   }
   verdict = comm.broadcast(verdict);
-  if (verdict.rfind("error:", 0) == 0) throw NumericalError(verdict.substr(6));
+  if (verdict.rfind("error:", 0) == 0) {
+    const std::size_t colon = verdict.find(':', 6);
+    const int error_code = std::stoi(verdict.substr(6, colon - 6));
+    const std::string what = verdict.substr(colon + 1);
+    if (error_code == ConfigError("").exit_code()) throw ConfigError(what);
+    if (error_code == DataError("").exit_code()) throw DataError(what);
+    throw NumericalError(what);
+  }
   return verdict == "go";
 }
 

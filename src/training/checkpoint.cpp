@@ -209,7 +209,9 @@ StudyCheckpoint decode_checkpoint(std::string_view bytes, const std::string& nam
   const std::uint32_t version = header.u32();
   if (version != kCheckpointVersion)
     fail(fmt::format("has format version {}; this diffgen reads version {}", version, kCheckpointVersion));
-  header.u32();  // reserved
+  // Reserved, 0: checked, so that no bit of the file can change unnoticed.
+  if (const std::uint32_t reserved = header.u32(); reserved != 0)
+    fail(fmt::format("is corrupt: the reserved header field is {:#x}, not 0", reserved));
   const std::uint64_t payload_size = header.u64();
   const std::uint64_t available = bytes.size() - kHeaderBytes;
   if (payload_size > available || available - payload_size < kChecksumBytes)
