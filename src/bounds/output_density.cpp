@@ -128,6 +128,166 @@ Vector uniform_nodes(double lo, double h, Index points) {
   return y;
 }
 
+// A density on a uniform grid: nodes y, densities q, spacing h, and the
+// transition out of each node (for the next step).
+struct Density {
+  Vector y, q;
+  double h = 1.0;
+  Transition tr;
+};
+
+// The range [lo, hi] and the spacing h of a step's new grid.
+struct Window {
+  double lo, hi, h;
+};
+
+void check_inputs(const ConditionalMeanEstimator& f, StepRule rule, const Vector& grid, const GaussianMixture* target,
+                  const OutputDensityOptions& o) {
+  if (auto err = o.validate(); !err.empty()) throw ConfigError(err);
+  if (auto err = validate_discrete_time_grid(grid); !err.empty()) throw ConfigError("output density: " + err);
+  if (f.dim() != 1)
+    throw ConfigError("output density: the estimator must be 1-D (it is " + std::to_string(f.dim()) + "-D)");
+  if (target && target->dim() != 1) throw ConfigError("output density: the target must be 1-D");
+  if (rule == StepRule::CovarianceMatched && !f.has_covariance())
+    throw ConfigError("output density: the covariance-matched step needs a covariance, estimator '" + f.name() +
+                      "' has none");
+}
+
+// Cover Y_t too, so that q is carried wherever the comparison has mass (the
+// KL at the end reads log q there); after the last step, also resolve the
+// KL's integrand.
+void cover_target(const GaussianMixture& target, double t, bool last, const OutputDensityOptions& o, Window& w) {
+  const Index K = target.components();
+  for (Index c = 0; c < K; ++c) {
+    const double m = t * target.means()(c, 0), s = std::sqrt(t * t * target.covariance(c)(0, 0) + t);
+    w.lo = std::min(w.lo, m - o.target_width * s);
+    w.hi = std::max(w.hi, m + o.target_width * s);
+    if (!last) continue;
+    // The KL's integrand p log(p/q) must be resolved too: each component's
+    // width, and the strip of analyticity of log p, whose nearest poles lie
+    // π V / (t |μ_c - μ_c'|) off the real axis for components of equal
+    // variance V (the trapezoid rule errs by about exp(-2π strip / h)).
+    w.h = std::min(w.h, s / 8.0);
+    for (Index c2 = 0; c2 < K; ++c2) {
+      const double dm = std::abs(target.means()(c, 0) - target.means()(c2, 0));
+      const double v = t * t * std::max(target.covariance(c)(0, 0), target.covariance(c2)(0, 0)) + t;
+      if (dm > 0.0) w.h = std::min(w.h, std::numbers::pi * v / (t * dm) / 4.0);
+    }
+  }
+}
+
+// The first try at step k's new grid: where the kernels of the nodes that
+// carry mass (of `total`) reach, fine enough for this step's kernels, and
+// for the next step's integrand (or, after the last step, for the density
+// of Y_{t_n}).
+Window step_window(const Density& src, double total, const Vector& grid, Index k, bool last,
+                   const GaussianMixture* target, const OutputDensityOptions& o) {
+  double lo = std::numeric_limits<double>::infinity(), hi = -lo, narrowest = lo;
+  for (Index j = 0; j < src.y.size(); ++j) {
+    if (src.h * src.q[j] <= o.mass_floor * total) continue;
+    const double s = std::sqrt(src.tr.var[j]);
+    lo = std::min(lo, src.tr.mean[j] - o.kernel_width * s);
+    hi = std::max(hi, src.tr.mean[j] + o.kernel_width * s);
+    narrowest = std::min(narrowest, s);
+  }
+  if (!std::isfinite(lo) || !std::isfinite(hi))
+    throw NumericalError(fmt::format("output density: non-finite transition at t = {}", grid[k]));
+  Window w{lo, hi, (last ? o.final_spacing : o.spacing) * narrowest};
+  if (target) cover_target(*target, grid[k + 1], last, o, w);
+  return w;
+}
+
+// Step k: scatters the kept sources onto the window's grid, then checks the
+// new grid against what the next step needs there (read off the grid
+// itself, where it carries mass); refines and redoes it when it is too
+// coarse. Before the last step, the result carries the next step's
+// transition.
+Density scatter_refined(const ConditionalMeanEstimator& f, StepRule rule, const Vector& grid, Index k, bool last,
+                        const Density& src, const std::vector<Index>& kept, const Window& window,
+                        const OutputDensityOptions& o, Index& evaluations) {
+  Density next;
+  double h_new = window.h;
+  for (int pass = 0;; ++pass) {
+    const Index points = static_cast<Index>(std::ceil((window.hi - window.lo) / h_new)) + 1;
+    if (points > o.max_points || pass > 100)
+      throw NumericalError(fmt::format(
+          "output density: step {} at t = {} needs {} grid points (more than {}); the kernels are too narrow "
+          "for the spread of the samples",
+          k + 1, grid[k + 1], points, o.max_points));
+    next.y = uniform_nodes(window.lo, h_new, points);
+    next.q = Vector::Zero(points);
+    scatter(src.q, src.h, src.tr, kept, window.lo, h_new, o.kernel_width, next.q, evaluations);
+    if (!next.q.allFinite())
+      throw NumericalError(fmt::format("output density: non-finite density at t = {}", grid[k + 1]));
+    if (last) break;
+    // The next step's transition at the nodes that will carry mass.
+    const double total_new = h_new * next.q.sum();
+    Index first = points, end = 0;
+    for (Index i = 0; i < points; ++i)
+      if (h_new * next.q[i] > o.mass_floor * total_new) {
+        first = std::min(first, i);
+        end = i + 1;
+      }
+    if (end <= first) throw NumericalError(fmt::format("output density: no mass left at t = {}", grid[k + 1]));
+    const Transition part =
+        transition_at(f, rule, next.y.segment(first, end - first), grid[k + 1], grid[k + 2] - grid[k + 1]);
+    const double need = largest_step(next.y.segment(first, end - first), part, o.spacing, o.bend);
+    if (need >= h_new * (1.0 - 1e-12)) {
+      next.tr.mean = Vector::Zero(points);
+      next.tr.var = Vector::Ones(points);
+      next.tr.mean.segment(first, end - first) = part.mean;
+      next.tr.var.segment(first, end - first) = part.var;
+      break;
+    }
+    // A little below what is needed, so that the next pass (whose finer
+    // grid reads the slopes a little better) usually settles.
+    h_new = 0.9 * need;
+  }
+  next.h = h_new;
+  return next;
+}
+
+// log q at every node of the last step's density `next`, into out.log_q. Far
+// from the sampler's mass the truncated kernels leave q inexact (or 0) where
+// the comparison may still have mass, and a KL needs log q there: sum the
+// full kernels of the kept sources of `src` in log space, at the nodes where
+// the comparison's density at t is not negligible (a KL term p log(p/q) with
+// p below 1e-30 of its peak cannot matter).
+void tail_log_q(const Density& src, const std::vector<Index>& kept, const Density& next, const GaussianMixture* target,
+                double t, const OutputDensityOptions& o, OutputDensity& out) {
+  out.log_q = next.q.array().log();
+  const double q_max = next.q.maxCoeff();
+  const double tail = kTailMargin * std::exp(-0.5 * o.kernel_width * o.kernel_width);
+  std::vector<char> relevant(static_cast<std::size_t>(next.y.size()), 1);
+  if (target) {
+    const Vector log_p = target->log_density(Matrix(next.y), t, std::sqrt(t));
+    const double floor = log_p.maxCoeff() + std::log(1e-30);
+    for (Index i = 0; i < next.y.size(); ++i) relevant[static_cast<std::size_t>(i)] = log_p[i] > floor;
+  }
+  const std::size_t K = kept.size();
+  std::vector<double> log_weight(K), mean(K), inv_var(K), terms(K);
+  for (std::size_t c = 0; c < K; ++c) {
+    const Index j = kept[c];
+    log_weight[c] = std::log(src.h * src.q[j]) - 0.5 * std::log(2.0 * std::numbers::pi * src.tr.var[j]);
+    mean[c] = src.tr.mean[j];
+    inv_var[c] = 1.0 / src.tr.var[j];
+  }
+  for (Index i = 0; i < next.y.size(); ++i) {
+    if (next.q[i] >= tail * q_max || !relevant[static_cast<std::size_t>(i)]) continue;
+    double mx = -std::numeric_limits<double>::infinity();
+    for (std::size_t c = 0; c < K; ++c) {
+      const double a = next.y[i] - mean[c];
+      terms[c] = log_weight[c] - 0.5 * a * a * inv_var[c];
+      mx = std::max(mx, terms[c]);
+    }
+    double sum = 0.0;
+    for (std::size_t c = 0; c < K; ++c)
+      if (terms[c] > mx - 40.0) sum += std::exp(terms[c] - mx);  // the rest add below 1e-17 of the largest
+    out.log_q[i] = mx + std::log(sum);
+    ++out.tail_nodes;
+  }
+}
+
 }  // namespace
 
 std::string OutputDensityOptions::validate() const {
@@ -148,14 +308,7 @@ std::string OutputDensityOptions::validate() const {
 
 OutputDensity output_density(const ConditionalMeanEstimator& f, StepRule rule, const Vector& grid,
                              const GaussianMixture* target, const OutputDensityOptions& o) {
-  if (auto err = o.validate(); !err.empty()) throw ConfigError(err);
-  if (auto err = validate_discrete_time_grid(grid); !err.empty()) throw ConfigError("output density: " + err);
-  if (f.dim() != 1)
-    throw ConfigError("output density: the estimator must be 1-D (it is " + std::to_string(f.dim()) + "-D)");
-  if (target && target->dim() != 1) throw ConfigError("output density: the target must be 1-D");
-  if (rule == StepRule::CovarianceMatched && !f.has_covariance())
-    throw ConfigError("output density: the covariance-matched step needs a covariance, estimator '" + f.name() +
-                      "' has none");
+  check_inputs(f, rule, grid, target, o);
   const Index steps = grid.size() - 1;
   OutputDensity out;
   out.t_max = grid[steps];
@@ -163,145 +316,34 @@ OutputDensity output_density(const ConditionalMeanEstimator& f, StepRule rule, c
   out.mass_floor = o.mass_floor;
 
   // The source: nodes y, densities q (point mass at 0 for the first step), spacing h.
-  Vector y = Vector::Zero(1), q = Vector::Ones(1);
-  double h = 1.0;  // the point mass: "density" 1 times width 1
-  Transition tr = transition_at(f, rule, y, grid[0], grid[1] - grid[0]);
+  Density src;
+  src.y = Vector::Zero(1);
+  src.q = Vector::Ones(1);
+  src.h = 1.0;  // the point mass: "density" 1 times width 1
+  src.tr = transition_at(f, rule, src.y, grid[0], grid[1] - grid[0]);
   for (Index k = 0; k < steps; ++k) {
     const bool last = k + 1 == steps;
-    // Nodes that carry mass, and where their kernels reach.
-    const double total = h * q.sum();
-    double lo = std::numeric_limits<double>::infinity(), hi = -lo, narrowest = lo;
-    for (Index j = 0; j < y.size(); ++j) {
-      if (h * q[j] <= o.mass_floor * total) continue;
-      const double s = std::sqrt(tr.var[j]);
-      lo = std::min(lo, tr.mean[j] - o.kernel_width * s);
-      hi = std::max(hi, tr.mean[j] + o.kernel_width * s);
-      narrowest = std::min(narrowest, s);
-    }
-    if (!std::isfinite(lo) || !std::isfinite(hi))
-      throw NumericalError(fmt::format("output density: non-finite transition at t = {}", grid[k]));
-    // The new grid: fine enough for this step's kernels, and for the next
-    // step's integrand (or, after the last step, for the density of Y_{t_n}).
-    double h_new = (last ? o.final_spacing : o.spacing) * narrowest;
-    if (target) {
-      // Cover Y_{t_{k+1}} too, so that q is carried wherever the comparison
-      // has mass (the KL at the end reads log q there).
-      const double t = grid[k + 1];
-      const Index K = target->components();
-      for (Index c = 0; c < K; ++c) {
-        const double m = t * target->means()(c, 0), s = std::sqrt(t * t * target->covariance(c)(0, 0) + t);
-        lo = std::min(lo, m - o.target_width * s);
-        hi = std::max(hi, m + o.target_width * s);
-        if (!last) continue;
-        // The KL's integrand p log(p/q) must be resolved too: each component's
-        // width, and the strip of analyticity of log p, whose nearest poles lie
-        // π V / (t |μ_c - μ_c'|) off the real axis for components of equal
-        // variance V (the trapezoid rule errs by about exp(-2π strip / h)).
-        h_new = std::min(h_new, s / 8.0);
-        for (Index c2 = 0; c2 < K; ++c2) {
-          const double dm = std::abs(target->means()(c, 0) - target->means()(c2, 0));
-          const double v = t * t * std::max(target->covariance(c)(0, 0), target->covariance(c2)(0, 0)) + t;
-          if (dm > 0.0) h_new = std::min(h_new, std::numbers::pi * v / (t * dm) / 4.0);
-        }
-      }
-    }
-    Vector y_new, q_new;
-    Transition tr_next;
+    const double total = src.h * src.q.sum();
+    const Window window = step_window(src, total, grid, k, last, target, o);
     std::vector<Index> kept;  // the sources that carry mass (the last step's give its exact tails)
-    for (Index j = 0; j < y.size(); ++j)
-      if (h * q[j] > o.mass_floor * total) kept.push_back(j);
-    // Scatter, then check the new grid against what the next step needs
-    // there (read off the grid itself, where it carries mass); refine and
-    // redo when it is too coarse.
-    for (int pass = 0;; ++pass) {
-      const Index points = static_cast<Index>(std::ceil((hi - lo) / h_new)) + 1;
-      if (points > o.max_points || pass > 100)
-        throw NumericalError(fmt::format(
-            "output density: step {} at t = {} needs {} grid points (more than {}); the kernels are too narrow "
-            "for the spread of the samples",
-            k + 1, grid[k + 1], points, o.max_points));
-      y_new = uniform_nodes(lo, h_new, points);
-      q_new = Vector::Zero(points);
-      scatter(q, h, tr, kept, lo, h_new, o.kernel_width, q_new, out.kernel_evaluations);
-      if (!q_new.allFinite())
-        throw NumericalError(fmt::format("output density: non-finite density at t = {}", grid[k + 1]));
-      if (last) break;
-      // The next step's transition at the nodes that will carry mass.
-      const double total_new = h_new * q_new.sum();
-      Index first = points, end = 0;
-      for (Index i = 0; i < points; ++i)
-        if (h_new * q_new[i] > o.mass_floor * total_new) {
-          first = std::min(first, i);
-          end = i + 1;
-        }
-      if (end <= first) throw NumericalError(fmt::format("output density: no mass left at t = {}", grid[k + 1]));
-      const Transition part =
-          transition_at(f, rule, y_new.segment(first, end - first), grid[k + 1], grid[k + 2] - grid[k + 1]);
-      const double need = largest_step(y_new.segment(first, end - first), part, o.spacing, o.bend);
-      if (need >= h_new * (1.0 - 1e-12)) {
-        tr_next.mean = Vector::Zero(points);
-        tr_next.var = Vector::Ones(points);
-        tr_next.mean.segment(first, end - first) = part.mean;
-        tr_next.var.segment(first, end - first) = part.var;
-        break;
-      }
-      // A little below what is needed, so that the next pass (whose finer
-      // grid reads the slopes a little better) usually settles.
-      h_new = 0.9 * need;
-    }
-    out.largest_grid = std::max<Index>(out.largest_grid, y_new.size());
-    for (Index j = 0; j < y.size(); ++j)
-      if (h * q[j] <= o.mass_floor * total) out.dropped_mass += h * q[j];
-    if (last) {
-      // log q at every node. Far from the sampler's mass the truncated
-      // kernels leave q inexact (or 0) where the comparison may still have
-      // mass, and a KL needs log q there: sum the full kernels in log space,
-      // at the nodes where the comparison's density is not negligible (a KL
-      // term p log(p/q) with p below 1e-30 of its peak cannot matter).
-      out.log_q = q_new.array().log();
-      const double q_max = q_new.maxCoeff();
-      const double tail = kTailMargin * std::exp(-0.5 * o.kernel_width * o.kernel_width);
-      std::vector<char> relevant(static_cast<std::size_t>(y_new.size()), 1);
-      if (target) {
-        const double t = grid[steps];
-        const Vector log_p = target->log_density(Matrix(y_new), t, std::sqrt(t));
-        const double floor = log_p.maxCoeff() + std::log(1e-30);
-        for (Index i = 0; i < y_new.size(); ++i) relevant[static_cast<std::size_t>(i)] = log_p[i] > floor;
-      }
-      const std::size_t K = kept.size();
-      std::vector<double> log_weight(K), mean(K), inv_var(K), terms(K);
-      for (std::size_t c = 0; c < K; ++c) {
-        const Index j = kept[c];
-        log_weight[c] = std::log(h * q[j]) - 0.5 * std::log(2.0 * std::numbers::pi * tr.var[j]);
-        mean[c] = tr.mean[j];
-        inv_var[c] = 1.0 / tr.var[j];
-      }
-      for (Index i = 0; i < y_new.size(); ++i) {
-        if (q_new[i] >= tail * q_max || !relevant[static_cast<std::size_t>(i)]) continue;
-        double mx = -std::numeric_limits<double>::infinity();
-        for (std::size_t c = 0; c < K; ++c) {
-          const double a = y_new[i] - mean[c];
-          terms[c] = log_weight[c] - 0.5 * a * a * inv_var[c];
-          mx = std::max(mx, terms[c]);
-        }
-        double sum = 0.0;
-        for (std::size_t c = 0; c < K; ++c)
-          if (terms[c] > mx - 40.0) sum += std::exp(terms[c] - mx);  // the rest add below 1e-17 of the largest
-        out.log_q[i] = mx + std::log(sum);
-        ++out.tail_nodes;
-      }
-    }
-    y.swap(y_new);
-    q.swap(q_new);
-    h = h_new;
+    for (Index j = 0; j < src.y.size(); ++j)
+      if (src.h * src.q[j] > o.mass_floor * total) kept.push_back(j);
+    Density next = scatter_refined(f, rule, grid, k, last, src, kept, window, o, out.kernel_evaluations);
+    out.largest_grid = std::max<Index>(out.largest_grid, next.y.size());
+    for (Index j = 0; j < src.y.size(); ++j)
+      if (src.h * src.q[j] <= o.mass_floor * total) out.dropped_mass += src.h * src.q[j];
+    if (last) tail_log_q(src, kept, next, target, grid[steps], o, out);
+    src.y.swap(next.y);
+    src.q.swap(next.q);
+    src.h = next.h;
     if (!last) {
-      tr.mean.swap(tr_next.mean);
-      tr.var.swap(tr_next.var);
+      src.tr.mean.swap(next.tr.mean);
+      src.tr.var.swap(next.tr.var);
     }
   }
-  out.y = std::move(y);
-  out.q = std::move(q);
-  out.h = h;
+  out.y = std::move(src.y);
+  out.q = std::move(src.q);
+  out.h = src.h;
   return out;
 }
 

@@ -79,6 +79,245 @@ struct NodeData {
   Index clipped = 0;
 };
 
+// Where each grid's points sit in the evaluator's grid: per grid, the index
+// of each of its points, and its step index at each evaluator point (or -1).
+struct GridPlacement {
+  std::vector<std::vector<Index>> index, position;
+};
+
+// ConfigError when a grid is not a subset of the evaluator's grid starting at 0.
+GridPlacement place_grids(const Vector& grid, const std::vector<Vector>& grids) {
+  const Index L = static_cast<Index>(grids.size());
+  GridPlacement p;
+  p.index.resize(L);
+  p.position.assign(L, std::vector<Index>(grid.size(), -1));
+  for (Index l = 0; l < L; ++l) {
+    const Vector& g = grids[l];
+    if (auto err = validate_discrete_time_grid(g); !err.empty()) throw ConfigError("path KL: " + err);
+    if (g[0] != 0.0) throw ConfigError(fmt::format("path KL: the grid starts at t = {}, not at 0", g[0]));
+    for (Index k = 0; k < g.size(); ++k) {
+      const Index j = find_point(grid, g[k]);
+      if (j < 0)
+        throw ConfigError(
+            fmt::format("path KL: t = {} (point {} of a {}-step grid) is not a point of the evaluator's grid", g[k], k,
+                        g.size() - 1));
+      p.index[l].push_back(j);
+      p.position[l][j] = k;
+    }
+  }
+  return p;
+}
+
+// Per grid: Σ_k g_k (+ controls), ½ Σ δ M(t_k) (+ controls), ½ Σ δ ε², ½ Σ δ (M(t_k) - M(t_{k+1})).
+struct Accumulators {
+  std::vector<Vector> delta, disc, est, grid_bound;
+  Index clipped = 0;
+};
+
+// L grids' accumulators of length R, at zero.
+Accumulators fresh_accumulators(Index L, Index R) {
+  Accumulators a;
+  for (auto* v : {&a.delta, &a.disc, &a.est, &a.grid_bound}) v->assign(L, Vector::Zero(R));
+  return a;
+}
+
+// The chunks' accumulators summed in order (a chunk that ran no node is empty).
+Accumulators combine(const std::vector<Accumulators>& partial, Index L, Index R) {
+  Accumulators total = fresh_accumulators(L, R);
+  for (const auto& p : partial) {
+    if (p.delta.empty()) continue;
+    for (Index l = 0; l < L; ++l) {
+      total.delta[l] += p.delta[l];
+      total.disc[l] += p.disc[l];
+      total.est[l] += p.est[l];
+      total.grid_bound[l] += p.grid_bound[l];
+    }
+    total.clipped += p.clipped;
+  }
+  return total;
+}
+
+// The results before any node is seen: each grid's size, end, largest step.
+std::vector<PathKl> empty_results(const std::vector<Vector>& grids) {
+  const Index L = static_cast<Index>(grids.size());
+  std::vector<PathKl> out(L);
+  for (Index l = 0; l < L; ++l) {
+    const Index n = grids[l].size() - 1;
+    out[l].steps = n;
+    out[l].t_max = grids[l][n];
+    out[l].eps2.resize(n);
+    out[l].mmse.resize(n + 1);
+    for (Index k = 0; k < n; ++k) out[l].delta_max = std::max(out[l].delta_max, grids[l][k + 1] - grids[l][k]);
+  }
+  return out;
+}
+
+// What every node of PathKlEvaluator::evaluate reads: the evaluator's state
+// and the call's estimator and rule.
+struct NodeInputs {
+  const GaussianMixture& target;
+  const MixtureDenoiser& exact;
+  const PathKlOptions& options;
+  bool quadrature;  // d = 1
+  const Matrix &X, &N, &slope;
+  const ConditionalMeanEstimator& f;
+  bool covariance;  // the covariance-matched rule
+  Index d;
+};
+
+// A chunk's buffers, reused from node to node.
+struct NodeWork {
+  NodeWork(Index d, Index draws) : work(d * d), ev(d), contrib(draws) {}
+  NodeData nd;
+  Matrix mean_exact, cov_exact, mean_f, cov_f, Y;
+  Vector trace_exact;
+  Vector work, ev, contrib;
+};
+
+// The sampler's covariance (w.nd.sigma) from the estimate w.cov_f, with
+// negative eigenvalues set to 0, and Σ* - Σ (w.nd.diff). Returns how many
+// observations' covariances were clipped.
+Index clip_covariances(Index d, NodeWork& w) {
+  NodeData& nd = w.nd;
+  const Index P = w.Y.rows();
+  Index clipped = 0;
+  nd.sigma = w.cov_f;
+  for (Index r = 0; r < P; ++r) {
+    Eigen::Map<Matrix> Sr(nd.sigma.row(r).data(), d, d);
+    if (d == 1) {
+      if (Sr(0, 0) < 0.0) {
+        Sr(0, 0) = 0.0;
+        ++clipped;
+      }
+      continue;
+    }
+    w.work = Eigen::Map<const Vector>(Sr.data(), d * d);
+    for (Index i = 0; i < d; ++i) w.work[i * d + i] += 1e-12 * (1.0 + std::abs(Sr.trace()));
+    if (!cholesky(w.work.data(), d)) {
+      Eigen::SelfAdjointEigenSolver<SquareMatrix> es{SquareMatrix(Sr)};
+      Sr = es.eigenvectors() * es.eigenvalues().cwiseMax(0.0).asDiagonal() * es.eigenvectors().transpose();
+      ++clipped;
+    }
+  }
+  nd.diff = w.cov_exact - nd.sigma;
+  return clipped;
+}
+
+// Fills w.nd at time t: the observations, the exact and the estimated
+// posterior mean (and covariance, for the covariance-matched rule). Returns
+// how many observations' covariances were clipped.
+Index observe_node(const NodeInputs& in, double t, NodeWork& w) {
+  NodeData& nd = w.nd;
+  // The observations: quadrature nodes (d = 1) or the draws' paths (d > 1).
+  if (in.quadrature) {
+    auto q = observation_quadrature(in.target, t, in.options.mmse);
+    w.Y = std::move(q.y);
+    nd.weight = std::move(q.w);
+  } else {
+    w.Y = t * in.X + std::sqrt(t) * in.N;
+  }
+  const Index P = w.Y.rows();
+  in.exact.evaluate(w.Y, t, w.mean_exact, &w.trace_exact, in.covariance ? &w.cov_exact : nullptr);
+  if (in.covariance)
+    in.f.mean_and_covariance(w.Y, t, w.mean_f, w.cov_f);
+  else
+    in.f.mean(w.Y, t, w.mean_f);
+  nd.trace = w.trace_exact;
+  nd.e = w.mean_exact - w.mean_f;
+  nd.err2 = nd.e.rowwise().squaredNorm();
+  if (!in.quadrature && in.covariance) {
+    nd.trace_sq.resize(P);
+    for (Index r = 0; r < P; ++r) {
+      const Eigen::Map<const Matrix> C(w.cov_exact.row(r).data(), in.d, in.d);
+      nd.trace_sq[r] = C.cwiseProduct(C.transpose()).sum();
+    }
+  }
+  return in.covariance ? clip_covariances(in.d, w) : 0;
+}
+
+// g_k of observation r under the covariance-matched rule in d > 1: with
+// A = I + δ Σ, its Cholesky factor, log det A, eᵀ A^{-1} e and
+// tr(A^{-1} (Σ* - Σ)).
+double matched_step_term(const NodeData& nd, Index r, Index d, double delta, double t, Vector& work, Vector& ev) {
+  const double* sig = nd.sigma.row(r).data();
+  for (Index i = 0; i < d * d; ++i) work[i] = delta * sig[i];
+  for (Index i = 0; i < d; ++i) work[i * d + i] += 1.0;
+  if (!cholesky(work.data(), d))
+    throw NumericalError(fmt::format("path KL: I + δ Σ is not positive definite at t = {}", t));
+  double log_det = 0.0;
+  for (Index i = 0; i < d; ++i) log_det += 2.0 * std::log(work[i * d + i]);
+  const double* e_r = nd.e.row(r).data();
+  for (Index i = 0; i < d; ++i) ev[i] = e_r[i];
+  cholesky_solve(work.data(), d, ev.data());
+  double quad = 0.0;
+  for (Index i = 0; i < d; ++i) quad += e_r[i] * ev[i];
+  double tr = 0.0;
+  const double* diff = nd.diff.row(r).data();
+  if (std::any_of(diff, diff + d * d, [](double x) { return x != 0.0; }))
+    for (Index c = 0; c < d; ++c) {
+      for (Index i = 0; i < d; ++i) ev[i] = diff[i * d + c];
+      cholesky_solve(work.data(), d, ev.data());
+      tr += ev[c];
+    }
+  return 0.5 * log_det + 0.5 * delta * (tr + quad);
+}
+
+// g_k, one value per observation, for the step of size delta from t.
+Vector step_terms(const NodeInputs& in, double delta, double t, NodeWork& w) {
+  const NodeData& nd = w.nd;
+  const Index P = w.Y.rows();
+  Vector gk(P);
+  if (!in.covariance) {
+    gk = 0.5 * delta * (nd.trace + nd.err2);
+  } else if (in.d == 1) {
+    for (Index r = 0; r < P; ++r) {
+      const double a = 1.0 + delta * nd.sigma(r, 0);
+      gk[r] = 0.5 * std::log(a) + 0.5 * delta * (nd.diff(r, 0) + nd.err2[r]) / a;
+    }
+  } else {
+    for (Index r = 0; r < P; ++r) gk[r] = matched_step_term(nd, r, in.d, delta, t, w.work, w.ev);
+  }
+  return gk;
+}
+
+// Adds a per-observation vector into a grid's accumulator.
+void add_observations(const NodeInputs& in, const NodeData& nd, Vector& into, const Vector& v, double scale) {
+  if (in.quadrature)
+    into[0] += scale * nd.weight.dot(v);
+  else
+    into += scale * v;
+}
+
+// Adds node j (at time t, observed into w.nd) to every grid that has it as
+// a point: its terms into acc, M(t_k) and ε_k² into out.
+void accumulate_node(const NodeInputs& in, Index j, double t, const std::vector<Vector>& grids,
+                     const std::vector<std::vector<Index>>& position, const Estimate& mmse_here, NodeWork& w,
+                     Accumulators& acc, std::vector<PathKl>& out) {
+  const NodeData& nd = w.nd;
+  const Estimate eps2_here = in.quadrature ? Estimate{nd.weight.dot(nd.err2), 0.0} : pair_mean(nd.err2);
+  const Index L = static_cast<Index>(grids.size());
+  for (Index l = 0; l < L; ++l) {
+    const Index k = position[l][j];
+    if (k < 0) continue;
+    const Vector& g = grids[l];
+    const Index n = g.size() - 1;
+    out[l].mmse[k] = mmse_here;
+    if (k > 0) add_observations(in, nd, acc.grid_bound[l], nd.trace, -0.5 * (g[k] - g[k - 1]));  // -½ δ_{k-1} M(t_k)
+    if (k == n) continue;
+    const double delta = g[k + 1] - g[k];
+    out[l].eps2[k] = eps2_here;
+    add_observations(in, nd, acc.disc[l], nd.trace, 0.5 * delta);
+    add_observations(in, nd, acc.grid_bound[l], nd.trace, 0.5 * delta);
+    add_observations(in, nd, acc.est[l], nd.err2, 0.5 * delta);
+    add_observations(in, nd, acc.delta[l], step_terms(in, delta, t, w), 1.0);
+    if (!in.quadrature && in.covariance && t > 0.0 && in.options.control_variate) {
+      // The zero-mean control ¼ δ² (tr Σ*² + dm/dt) along each draw's path.
+      w.contrib = 0.25 * delta * delta * (nd.trace_sq + in.slope.col(j));
+      acc.delta[l] += w.contrib;
+    }
+  }
+}
+
 }  // namespace
 
 std::string PathKlOptions::validate() const {
@@ -190,194 +429,33 @@ std::vector<PathKl> PathKlEvaluator::evaluate(const ConditionalMeanEstimator& f,
   const bool covariance = rule == StepRule::CovarianceMatched;
   if (covariance && !f.has_covariance())
     throw ConfigError("path KL: the covariance-matched step needs a covariance, estimator '" + f.name() + "' has none");
-  // Where each grid's points sit in the evaluator's grid.
+  const GridPlacement placement = place_grids(grid_, grids);
   const Index L = static_cast<Index>(grids.size());
-  std::vector<std::vector<Index>> index(L);
-  std::vector<std::vector<Index>> position(L, std::vector<Index>(n_points, -1));  // step index at each point, or -1
-  for (Index l = 0; l < L; ++l) {
-    const Vector& g = grids[l];
-    if (auto err = validate_discrete_time_grid(g); !err.empty()) throw ConfigError("path KL: " + err);
-    if (g[0] != 0.0) throw ConfigError(fmt::format("path KL: the grid starts at t = {}, not at 0", g[0]));
-    for (Index k = 0; k < g.size(); ++k) {
-      const Index j = find_point(grid_, g[k]);
-      if (j < 0)
-        throw ConfigError(
-            fmt::format("path KL: t = {} (point {} of a {}-step grid) is not a point of the evaluator's grid", g[k], k,
-                        g.size() - 1));
-      index[l].push_back(j);
-      position[l][j] = k;
-    }
-  }
-
   const Index R = quadrature_ ? 1 : X_.rows();  // accumulator length: one number (d = 1) or one per draw
-  // Per grid: Σ_k g_k (+ controls), ½ Σ δ M(t_k) (+ controls), ½ Σ δ ε², ½ Σ δ (M(t_k) - M(t_{k+1})).
-  struct Accumulators {
-    std::vector<Vector> delta, disc, est, grid_bound;
-    Index clipped = 0;
-  };
-  auto fresh = [&] {
-    Accumulators a;
-    for (auto* v : {&a.delta, &a.disc, &a.est, &a.grid_bound}) v->assign(L, Vector::Zero(R));
-    return a;
-  };
-  std::vector<PathKl> out(L);
-  for (Index l = 0; l < L; ++l) {
-    const Index n = grids[l].size() - 1;
-    out[l].steps = n;
-    out[l].t_max = grids[l][n];
-    out[l].eps2.resize(n);
-    out[l].mmse.resize(n + 1);
-    for (Index k = 0; k < n; ++k) out[l].delta_max = std::max(out[l].delta_max, grids[l][k + 1] - grids[l][k]);
-  }
+  std::vector<PathKl> out = empty_results(grids);
+  const NodeInputs in{*target_, *exact_, options_, quadrature_, X_, N_, slope_, f, covariance, d};
 
   const Index chunks = (n_points + kNodeChunk - 1) / kNodeChunk;
   std::vector<Accumulators> partial(chunks);
   parallel_for(n_points, kNodeChunk, [&](Index b, Index e) {
-    Accumulators acc = fresh();
-    NodeData nd;
-    Matrix mean_exact, cov_exact, mean_f, cov_f, Y;
-    Vector trace_exact;
-    Vector work(d * d), ev(d), contrib(quadrature_ ? Index(0) : R);
+    Accumulators acc = fresh_accumulators(L, R);
+    NodeWork w(d, quadrature_ ? Index(0) : R);
     for (Index j = b; j < e; ++j) {
       bool used = false;
-      for (Index l = 0; l < L; ++l) used = used || position[l][j] >= 0;
+      for (Index l = 0; l < L; ++l) used = used || placement.position[l][j] >= 0;
       if (!used) continue;
-      const double t = grid_[j];
-      // The observations: quadrature nodes (d = 1) or the draws' paths (d > 1).
-      if (quadrature_) {
-        auto q = observation_quadrature(*target_, t, options_.mmse);
-        Y = std::move(q.y);
-        nd.weight = std::move(q.w);
-      } else {
-        Y = t * X_ + std::sqrt(t) * N_;
-      }
-      const Index P = Y.rows();
-      exact_->evaluate(Y, t, mean_exact, &trace_exact, covariance ? &cov_exact : nullptr);
-      if (covariance)
-        f.mean_and_covariance(Y, t, mean_f, cov_f);
-      else
-        f.mean(Y, t, mean_f);
-      nd.trace = trace_exact;
-      nd.e = mean_exact - mean_f;
-      nd.err2 = nd.e.rowwise().squaredNorm();
-      if (!quadrature_ && covariance) {
-        nd.trace_sq.resize(P);
-        for (Index r = 0; r < P; ++r) {
-          const Eigen::Map<const Matrix> C(cov_exact.row(r).data(), d, d);
-          nd.trace_sq[r] = C.cwiseProduct(C.transpose()).sum();
-        }
-      }
-      Index clipped_here = 0;
-      if (covariance) {
-        // The sampler's covariance: the estimate with negative eigenvalues set to 0.
-        nd.sigma = cov_f;
-        for (Index r = 0; r < P; ++r) {
-          Eigen::Map<Matrix> Sr(nd.sigma.row(r).data(), d, d);
-          if (d == 1) {
-            if (Sr(0, 0) < 0.0) {
-              Sr(0, 0) = 0.0;
-              ++clipped_here;
-            }
-            continue;
-          }
-          work = Eigen::Map<const Vector>(Sr.data(), d * d);
-          for (Index i = 0; i < d; ++i) work[i * d + i] += 1e-12 * (1.0 + std::abs(Sr.trace()));
-          if (!cholesky(work.data(), d)) {
-            Eigen::SelfAdjointEigenSolver<SquareMatrix> es{SquareMatrix(Sr)};
-            Sr = es.eigenvectors() * es.eigenvalues().cwiseMax(0.0).asDiagonal() * es.eigenvectors().transpose();
-            ++clipped_here;
-          }
-        }
-        nd.diff = cov_exact - nd.sigma;
-      }
-      acc.clipped += clipped_here;
-      // Adds a per-observation vector into a grid's accumulator.
-      auto add = [&](Vector& into, const Vector& v, double scale) {
-        if (quadrature_)
-          into[0] += scale * nd.weight.dot(v);
-        else
-          into += scale * v;
-      };
-      auto node_estimate = [&](const Vector& v) -> Estimate {
-        if (quadrature_) return {nd.weight.dot(v), 0.0};
-        return pair_mean(v);
-      };
-      const Estimate eps2_here = node_estimate(nd.err2);
-      for (Index l = 0; l < L; ++l) {
-        const Index k = position[l][j];
-        if (k < 0) continue;
-        const Vector& g = grids[l];
-        const Index n = g.size() - 1;
-        out[l].mmse[k] = mmse_[j];
-        if (k > 0) add(acc.grid_bound[l], nd.trace, -0.5 * (g[k] - g[k - 1]));  // -½ δ_{k-1} M(t_k)
-        if (k == n) continue;
-        const double delta = g[k + 1] - g[k];
-        out[l].eps2[k] = eps2_here;
-        add(acc.disc[l], nd.trace, 0.5 * delta);
-        add(acc.grid_bound[l], nd.trace, 0.5 * delta);
-        add(acc.est[l], nd.err2, 0.5 * delta);
-        // g_k, one value per observation.
-        Vector gk(P);
-        if (!covariance) {
-          gk = 0.5 * delta * (nd.trace + nd.err2);
-        } else if (d == 1) {
-          for (Index r = 0; r < P; ++r) {
-            const double a = 1.0 + delta * nd.sigma(r, 0);
-            gk[r] = 0.5 * std::log(a) + 0.5 * delta * (nd.diff(r, 0) + nd.err2[r]) / a;
-          }
-        } else {
-          for (Index r = 0; r < P; ++r) {
-            // A = I + δ Σ, its Cholesky factor, log det A, eᵀ A^{-1} e and tr(A^{-1} (Σ* - Σ)).
-            const double* sig = nd.sigma.row(r).data();
-            for (Index i = 0; i < d * d; ++i) work[i] = delta * sig[i];
-            for (Index i = 0; i < d; ++i) work[i * d + i] += 1.0;
-            if (!cholesky(work.data(), d))
-              throw NumericalError(fmt::format("path KL: I + δ Σ is not positive definite at t = {}", t));
-            double log_det = 0.0;
-            for (Index i = 0; i < d; ++i) log_det += 2.0 * std::log(work[i * d + i]);
-            const double* e_r = nd.e.row(r).data();
-            for (Index i = 0; i < d; ++i) ev[i] = e_r[i];
-            cholesky_solve(work.data(), d, ev.data());
-            double quad = 0.0;
-            for (Index i = 0; i < d; ++i) quad += e_r[i] * ev[i];
-            double tr = 0.0;
-            const double* diff = nd.diff.row(r).data();
-            if (std::any_of(diff, diff + d * d, [](double x) { return x != 0.0; }))
-              for (Index c = 0; c < d; ++c) {
-                for (Index i = 0; i < d; ++i) ev[i] = diff[i * d + c];
-                cholesky_solve(work.data(), d, ev.data());
-                tr += ev[c];
-              }
-            gk[r] = 0.5 * log_det + 0.5 * delta * (tr + quad);
-          }
-        }
-        add(acc.delta[l], gk, 1.0);
-        if (!quadrature_ && covariance && t > 0.0 && options_.control_variate) {
-          // The zero-mean control ¼ δ² (tr Σ*² + dm/dt) along each draw's path.
-          contrib = 0.25 * delta * delta * (nd.trace_sq + slope_.col(j));
-          acc.delta[l] += contrib;
-        }
-      }
+      acc.clipped += observe_node(in, grid_[j], w);
+      accumulate_node(in, j, grid_[j], grids, placement.position, mmse_[j], w, acc, out);
     }
     partial[b / kNodeChunk] = std::move(acc);
   });
 
   // Combine the chunks in order, subtract I(X; Y_{t_n}) = ½ ∫_0^{t_n} M, and summarize.
-  Accumulators total = fresh();
-  for (const auto& p : partial) {
-    if (p.delta.empty()) continue;
-    for (Index l = 0; l < L; ++l) {
-      total.delta[l] += p.delta[l];
-      total.disc[l] += p.disc[l];
-      total.est[l] += p.est[l];
-      total.grid_bound[l] += p.grid_bound[l];
-    }
-    total.clipped += p.clipped;
-  }
+  const Accumulators total = combine(partial, L, R);
   const double trace_cov = target_->covariance().trace();
   auto summarize = [&](const Vector& v) -> Estimate { return quadrature_ ? Estimate{v[0], 0.0} : pair_mean(v); };
   for (Index l = 0; l < L; ++l) {
-    const Index end = index[l].back();
+    const Index end = placement.index[l].back();
     Vector half_integral(R);
     if (quadrature_)
       half_integral[0] = 0.5 * interval_.head(end).sum();

@@ -305,140 +305,179 @@ std::string location(std::string_view source, const toml::source_region& region)
 // toml++ sees them. This follows TOML's structure only as far as needed to
 // tell keys, bare values and strings apart; valid TOML is refused only in
 // the last case ("""\ at a line end, then a non-ASCII character first on
-// the next line), with a message saying how to write it instead.
-void check_toml_non_ascii(std::string_view text, std::string_view source) {
-  std::size_t line = 1, line_start = 0;
-  const auto fail = [&](std::size_t at, std::string_view what) {
-    // Columns count characters, as toml++'s do: UTF-8 continuation bytes are not counted.
-    std::size_t column = 1;
-    for (std::size_t k = line_start; k < at; ++k) column += (static_cast<unsigned char>(text[k]) & 0xC0) != 0x80;
-    throw ConfigError(fmt::format("{}:{}:{}: invalid TOML: {}", source, line, column, what));
-  };
-  const auto non_ascii = [&](std::size_t k) { return k < text.size() && static_cast<unsigned char>(text[k]) >= 0x80; };
-  const auto triple = [&](std::size_t k, char q) {
-    return k + 2 < text.size() && text[k] == q && text[k + 1] == q && text[k + 2] == q;
-  };
-  const auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-  // toml++'s value terminators: whitespace, ',', ']', '}', '#'.
-  const auto ends_value = [&](char c) { return is_space(c) || c == ',' || c == ']' || c == '}' || c == '#'; };
+// the next line), with a message saying how to write it instead. One pass
+// over the text: the members hold where in TOML's structure it is, and each
+// kind of place (outside strings, in a basic string) has its own method.
+class TomlNonAsciiCheck {
+ public:
+  TomlNonAsciiCheck(std::string_view text, std::string_view source) : text_(text), source_(source) {}
 
-  enum class State { kOutside, kComment, kBasic, kMultiBasic, kLiteral, kMultiLiteral } state = State::kOutside;
-  enum class Open { kArray, kInlineTable, kHeader };
-  std::vector<Open> open;      // brackets and braces around the current position
-  bool value_next = false;     // the next token is a value (after '=', in an array)
-  std::size_t bare_begin = 0;  // where the bare value being scanned began
-  bool in_bare = false;        // inside a bare value, which toml++ scans to a terminator
-  for (std::size_t k = 0; k < text.size(); ++k) {
-    const char c = text[k];
-    if (c == '\n') {
-      ++line;
-      line_start = k + 1;
-      // Comments and single-line strings end with their line (an
-      // unterminated string is toml++'s to report).
-      if (state == State::kComment || state == State::kBasic || state == State::kLiteral) state = State::kOutside;
-    }
-    switch (state) {
-      case State::kOutside:
-        if (non_ascii(k)) fail(k, "non-ASCII characters are allowed only in strings and comments");
-        if (in_bare) {
-          if (!ends_value(c)) break;
-          // toml++ reads on past one space after a date, for a date-time
-          // written with a space instead of 'T'.
-          const std::string_view bare = text.substr(bare_begin, k - bare_begin);
-          const bool date = bare.size() == 10 && bare[4] == '-' && bare[7] == '-' &&
-                            bare.find_first_not_of("0123456789-") == std::string_view::npos;
-          if (date && c == ' ') break;
-          in_bare = false;
-        }
-        switch (c) {
-          case '\n':
-            // Only arrays continue on the next line.
-            while (!open.empty() && open.back() != Open::kArray) open.pop_back();
-            if (open.empty()) value_next = false;
-            break;
-          case '#':
-            state = State::kComment;
-            break;
-          case '=':
-            value_next = true;
-            break;
-          case '"':
-          case '\'': {
-            const bool multi = triple(k, c);
-            state = c == '"' ? (multi ? State::kMultiBasic : State::kBasic)
-                             : (multi ? State::kMultiLiteral : State::kLiteral);
-            if (multi) k += 2;
-            value_next = false;
-            break;
+  void run() {
+    for (std::size_t k = 0; k < text_.size(); ++k) {
+      const char c = text_[k];
+      if (c == '\n') {
+        ++line_;
+        line_start_ = k + 1;
+        // Comments and single-line strings end with their line (an
+        // unterminated string is toml++'s to report).
+        if (state_ == State::kComment || state_ == State::kBasic || state_ == State::kLiteral) state_ = State::kOutside;
+      }
+      switch (state_) {
+        case State::kOutside:
+          k = outside(k);
+          break;
+        case State::kComment:
+          break;
+        case State::kBasic:
+        case State::kMultiBasic:
+          k = basic_string(k);
+          break;
+        case State::kLiteral:
+          if (c == '\'') state_ = State::kOutside;
+          break;
+        case State::kMultiLiteral:
+          if (triple(k, '\'')) {
+            k += 2;
+            for (int extra = 0; extra < 2 && k + 1 < text_.size() && text_[k + 1] == '\''; ++extra) ++k;
+            state_ = State::kOutside;
           }
-          case '[':
-            open.push_back(value_next ? Open::kArray : Open::kHeader);
-            break;
-          case '{':
-            open.push_back(Open::kInlineTable);
-            value_next = false;
-            break;
-          case ',':
-            value_next = !open.empty() && open.back() == Open::kArray;
-            break;
-          case ']':
-          case '}':
-            if (!open.empty()) open.pop_back();
-            value_next = false;
-            break;
-          default:
-            if (value_next && !is_space(c)) {
-              in_bare = true;
-              bare_begin = k;
-              value_next = false;
-            }
-        }
-        break;
-      case State::kComment:
-        break;
-      case State::kBasic:
-      case State::kMultiBasic:
-        if (c == '\\') {
-          if (non_ascii(k + 1)) fail(k, "a backslash escape is followed by a non-ASCII character");
-          if (state == State::kMultiBasic && k + 1 < text.size() && is_space(text[k + 1])) {
-            // A line-ending backslash: toml++ skips the whitespace after it.
-            std::size_t next = k + 1;
-            for (; next < text.size() && is_space(text[next]); ++next) {
-              if (text[next] == '\n') {
-                ++line;
-                line_start = next + 1;
-              }
-            }
-            if (non_ascii(next)) {
-              fail(next,
-                   "a non-ASCII character right after a line-ending backslash is not supported: start the line with "
-                   "an ASCII character or write it as a \\u escape");
-            }
-            k = next - 1;
-          } else if (k + 1 < text.size() && text[k + 1] != '\n') {
-            ++k;  // the escaped character, which may be a quote
-          }
-        } else if (state == State::kBasic && c == '"') {
-          state = State::kOutside;
-        } else if (state == State::kMultiBasic && triple(k, '"')) {
-          k += 2;
-          // Up to two more quotes belong to the string (TOML 1.0).
-          for (int extra = 0; extra < 2 && k + 1 < text.size() && text[k + 1] == '"'; ++extra) ++k;
-          state = State::kOutside;
-        }
-        break;
-      case State::kLiteral:
-        if (c == '\'') state = State::kOutside;
-        break;
-      case State::kMultiLiteral:
-        if (triple(k, '\'')) {
-          k += 2;
-          for (int extra = 0; extra < 2 && k + 1 < text.size() && text[k + 1] == '\''; ++extra) ++k;
-          state = State::kOutside;
-        }
-        break;
+          break;
+      }
     }
   }
+
+ private:
+  enum class State { kOutside, kComment, kBasic, kMultiBasic, kLiteral, kMultiLiteral };
+  enum class Open { kArray, kInlineTable, kHeader };
+
+  [[noreturn]] void fail(std::size_t at, std::string_view what) const {
+    // Columns count characters, as toml++'s do: UTF-8 continuation bytes are not counted.
+    std::size_t column = 1;
+    for (std::size_t k = line_start_; k < at; ++k) column += (static_cast<unsigned char>(text_[k]) & 0xC0) != 0x80;
+    throw ConfigError(fmt::format("{}:{}:{}: invalid TOML: {}", source_, line_, column, what));
+  }
+  bool non_ascii(std::size_t k) const { return k < text_.size() && static_cast<unsigned char>(text_[k]) >= 0x80; }
+  bool triple(std::size_t k, char q) const {
+    return k + 2 < text_.size() && text_[k] == q && text_[k + 1] == q && text_[k + 2] == q;
+  }
+  static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+  // toml++'s value terminators: whitespace, ',', ']', '}', '#'.
+  static bool ends_value(char c) { return is_space(c) || c == ',' || c == ']' || c == '}' || c == '#'; }
+
+  // Whether text_[k] still belongs to the bare value being scanned (which
+  // it then ends when it does not).
+  bool in_bare_value(std::size_t k) {
+    if (!in_bare_) return false;
+    const char c = text_[k];
+    if (!ends_value(c)) return true;
+    // toml++ reads on past one space after a date, for a date-time
+    // written with a space instead of 'T'.
+    const std::string_view bare = text_.substr(bare_begin_, k - bare_begin_);
+    const bool date = bare.size() == 10 && bare[4] == '-' && bare[7] == '-' &&
+                      bare.find_first_not_of("0123456789-") == std::string_view::npos;
+    if (date && c == ' ') return true;
+    in_bare_ = false;
+    return false;
+  }
+
+  // Outside strings and comments: text_[k] as TOML's structure; returns
+  // the last position it consumed.
+  std::size_t outside(std::size_t k) {
+    const char c = text_[k];
+    if (non_ascii(k)) fail(k, "non-ASCII characters are allowed only in strings and comments");
+    if (in_bare_value(k)) return k;
+    switch (c) {
+      case '\n':
+        // Only arrays continue on the next line.
+        while (!open_.empty() && open_.back() != Open::kArray) open_.pop_back();
+        if (open_.empty()) value_next_ = false;
+        break;
+      case '#':
+        state_ = State::kComment;
+        break;
+      case '=':
+        value_next_ = true;
+        break;
+      case '"':
+      case '\'': {
+        const bool multi = triple(k, c);
+        state_ =
+            c == '"' ? (multi ? State::kMultiBasic : State::kBasic) : (multi ? State::kMultiLiteral : State::kLiteral);
+        if (multi) k += 2;
+        value_next_ = false;
+        break;
+      }
+      case '[':
+        open_.push_back(value_next_ ? Open::kArray : Open::kHeader);
+        break;
+      case '{':
+        open_.push_back(Open::kInlineTable);
+        value_next_ = false;
+        break;
+      case ',':
+        value_next_ = !open_.empty() && open_.back() == Open::kArray;
+        break;
+      case ']':
+      case '}':
+        if (!open_.empty()) open_.pop_back();
+        value_next_ = false;
+        break;
+      default:
+        if (value_next_ && !is_space(c)) {
+          in_bare_ = true;
+          bare_begin_ = k;
+          value_next_ = false;
+        }
+    }
+    return k;
+  }
+
+  // In a basic string, single- or multi-line: text_[k]; returns the last
+  // position it consumed.
+  std::size_t basic_string(std::size_t k) {
+    const char c = text_[k];
+    if (c == '\\') {
+      if (non_ascii(k + 1)) fail(k, "a backslash escape is followed by a non-ASCII character");
+      if (state_ == State::kMultiBasic && k + 1 < text_.size() && is_space(text_[k + 1])) {
+        // A line-ending backslash: toml++ skips the whitespace after it.
+        std::size_t next = k + 1;
+        for (; next < text_.size() && is_space(text_[next]); ++next) {
+          if (text_[next] == '\n') {
+            ++line_;
+            line_start_ = next + 1;
+          }
+        }
+        if (non_ascii(next)) {
+          fail(next,
+               "a non-ASCII character right after a line-ending backslash is not supported: start the line with "
+               "an ASCII character or write it as a \\u escape");
+        }
+        k = next - 1;
+      } else if (k + 1 < text_.size() && text_[k + 1] != '\n') {
+        ++k;  // the escaped character, which may be a quote
+      }
+    } else if (state_ == State::kBasic && c == '"') {
+      state_ = State::kOutside;
+    } else if (state_ == State::kMultiBasic && triple(k, '"')) {
+      k += 2;
+      // Up to two more quotes belong to the string (TOML 1.0).
+      for (int extra = 0; extra < 2 && k + 1 < text_.size() && text_[k + 1] == '"'; ++extra) ++k;
+      state_ = State::kOutside;
+    }
+    return k;
+  }
+
+  std::string_view text_, source_;
+  std::size_t line_ = 1, line_start_ = 0;
+  State state_ = State::kOutside;
+  std::vector<Open> open_;      // brackets and braces around the current position
+  bool value_next_ = false;     // the next token is a value (after '=', in an array)
+  std::size_t bare_begin_ = 0;  // where the bare value being scanned began
+  bool in_bare_ = false;        // inside a bare value, which toml++ scans to a terminator
+};
+
+void check_toml_non_ascii(std::string_view text, std::string_view source) {
+  TomlNonAsciiCheck(text, source).run();
 }
 
 // A TOML value as a user would read it in a message.

@@ -296,6 +296,120 @@ class NpyHeaderParser {
   std::size_t pos_ = 0;
 };
 
+// Where an NPY file's header lies: after the magic string, the format
+// version and the header length.
+struct NpyLayout {
+  std::size_t header_begin = 0;
+  std::uint64_t header_length = 0;
+};
+
+// Checks the magic string and the format version, and reads the header length.
+NpyLayout npy_layout(std::string_view bytes, std::string_view name) {
+  const std::size_t size = bytes.size();
+  const auto need = [&](std::size_t offset, std::size_t count, std::string_view what) {
+    if (size < offset + count) {
+      throw DataError(fmt::format("{}: truncated: {} takes bytes {} to {}, the file has {} byte{}", name, what, offset,
+                                  offset + count - 1, size, size == 1 ? "" : "s"));
+    }
+  };
+  // Magic string, compared as far as the file goes so that a short file
+  // that is not NPY at all is called that rather than "truncated".
+  for (std::size_t i = 0; i < std::min(size, kNpyMagic.size()); ++i) {
+    if (bytes[i] != kNpyMagic[i]) {
+      throw DataError(fmt::format("{}: byte {}: not an NPY file (it does not start with \\x93NUMPY)", name, i));
+    }
+  }
+  need(0, kNpyMagic.size() + 2, "the magic string and format version");
+  const unsigned major = static_cast<unsigned char>(bytes[6]);
+  const unsigned minor = static_cast<unsigned char>(bytes[7]);
+  if (major < 1 || major > 3 || minor != 0) {
+    throw DataError(
+        fmt::format("{}: byte 6: NPY format version {}.{} is not supported (1.0, 2.0 or 3.0)", name, major, minor));
+  }
+  // Version 1.0 has a 2-byte header length, 2.0 and 3.0 a 4-byte one.
+  const std::size_t length_size = major == 1 ? 2 : 4;
+  need(8, length_size, "the header length");
+  NpyLayout layout;
+  layout.header_begin = 8 + length_size;
+  layout.header_length = read_le(bytes, 8, length_size);
+  if (layout.header_length > size - layout.header_begin) {
+    throw DataError(fmt::format("{}: byte 8: header length {} runs past the end of the file ({} bytes)", name,
+                                layout.header_length, size));
+  }
+  return layout;
+}
+
+// The size of one value of the header's dtype (float32 or float64,
+// little-endian, C order; anything else is refused).
+std::size_t npy_item_size(const NpyHeader& header, std::string_view name) {
+  std::size_t item_size = 0;
+  if (header.descr == "<f8") {
+    item_size = 8;
+  } else if (header.descr == "<f4") {
+    item_size = 4;
+  } else {
+    throw DataError(
+        fmt::format("{}: byte {}: dtype '{}' is not supported (float32 '<f4' or float64 '<f8', little-endian)", name,
+                    header.descr_at, shown(header.descr)));
+  }
+  if (header.fortran_order) {
+    throw DataError(fmt::format(
+        "{}: byte {}: 'fortran_order': True is not supported (save a C-ordered array: np.ascontiguousarray)", name,
+        header.fortran_order_at));
+  }
+  return item_size;
+}
+
+// The points' count n and dimension d: shape (n,) or (n, d).
+struct NpyShape {
+  std::uint64_t n = 0, d = 0;
+  std::string text;  // as in messages
+};
+
+NpyShape npy_shape(const NpyHeader& header, std::string_view name) {
+  const auto& shape = header.shape;
+  NpyShape out;
+  out.text = shape_text(shape);
+  if (shape.empty() || shape.size() > 2) {
+    throw DataError(fmt::format("{}: byte {}: shape {} has {} dimensions; points need shape (n,) or (n, d)", name,
+                                header.shape_at, out.text, shape.size()));
+  }
+  out.n = shape[0];
+  out.d = shape.size() == 2 ? shape[1] : 1;
+  if (out.n == 0) throw DataError(fmt::format("{}: byte {}: shape {} has no points", name, header.shape_at, out.text));
+  if (out.d == 0) {
+    throw DataError(
+        fmt::format("{}: byte {}: shape {}: points need at least one coordinate", name, header.shape_at, out.text));
+  }
+  return out;
+}
+
+// The number of values, n d. The data must fill the rest of the file
+// (size bytes, data from data_begin) exactly. Checked before anything is
+// allocated, so a hostile shape cannot ask for more memory than the file's
+// own size.
+std::uint64_t npy_value_count(std::size_t size, std::size_t data_begin, const NpyShape& shape, const NpyHeader& header,
+                              std::size_t item_size, std::string_view name) {
+  const std::uint64_t available = size - data_begin;
+  std::uint64_t count = 0, needed = 0;
+  const bool overflow =
+      __builtin_mul_overflow(shape.n, shape.d, &count) || __builtin_mul_overflow(count, item_size, &needed);
+  if (overflow || needed > available) {
+    throw DataError(fmt::format("{}: truncated: shape {} of '{}' needs {} bytes of data after byte {}, the file has {}",
+                                name, shape.text, header.descr, overflow ? "more than 2^64" : std::to_string(needed),
+                                data_begin, available));
+  }
+  if (needed < available) {
+    throw DataError(fmt::format(
+        "{}: byte {}: {} bytes after the data: shape {} of '{}' needs {} bytes of data after byte {}, the file has {}",
+        name, data_begin + needed, available - needed, shape.text, header.descr, needed, data_begin, available));
+  }
+  if (count > static_cast<std::uint64_t>(std::numeric_limits<Index>::max())) {
+    throw DataError(fmt::format("{}: shape {} is too large to hold", name, shape.text));
+  }
+  return count;
+}
+
 std::string read_whole_file(const std::filesystem::path& file) {
   const std::string name = file.string();
   const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
@@ -406,89 +520,15 @@ Matrix parse_points_csv(std::string_view bytes, std::string_view name) {
 
 Matrix parse_points_npy(std::string_view bytes, std::string_view name) {
   if (bytes.empty()) throw DataError(fmt::format("{} is empty: no points", name));
-  const std::size_t size = bytes.size();
-  const auto need = [&](std::size_t offset, std::size_t count, std::string_view what) {
-    if (size < offset + count) {
-      throw DataError(fmt::format("{}: truncated: {} takes bytes {} to {}, the file has {} byte{}", name, what, offset,
-                                  offset + count - 1, size, size == 1 ? "" : "s"));
-    }
-  };
-  // Magic string, compared as far as the file goes so that a short file
-  // that is not NPY at all is called that rather than "truncated".
-  for (std::size_t i = 0; i < std::min(size, kNpyMagic.size()); ++i) {
-    if (bytes[i] != kNpyMagic[i]) {
-      throw DataError(fmt::format("{}: byte {}: not an NPY file (it does not start with \\x93NUMPY)", name, i));
-    }
-  }
-  need(0, kNpyMagic.size() + 2, "the magic string and format version");
-  const unsigned major = static_cast<unsigned char>(bytes[6]);
-  const unsigned minor = static_cast<unsigned char>(bytes[7]);
-  if (major < 1 || major > 3 || minor != 0) {
-    throw DataError(
-        fmt::format("{}: byte 6: NPY format version {}.{} is not supported (1.0, 2.0 or 3.0)", name, major, minor));
-  }
-  // Version 1.0 has a 2-byte header length, 2.0 and 3.0 a 4-byte one.
-  const std::size_t length_size = major == 1 ? 2 : 4;
-  need(8, length_size, "the header length");
-  const std::size_t header_begin = 8 + length_size;
-  const std::uint64_t header_length = read_le(bytes, 8, length_size);
-  if (header_length > size - header_begin) {
-    throw DataError(fmt::format("{}: byte 8: header length {} runs past the end of the file ({} bytes)", name,
-                                header_length, size));
-  }
-  const NpyHeader header = NpyHeaderParser(bytes.substr(header_begin, header_length), header_begin, name).parse();
+  const NpyLayout layout = npy_layout(bytes, name);
+  const NpyHeader header =
+      NpyHeaderParser(bytes.substr(layout.header_begin, layout.header_length), layout.header_begin, name).parse();
+  const std::size_t item_size = npy_item_size(header, name);
+  const NpyShape shape = npy_shape(header, name);
+  const std::size_t data_begin = layout.header_begin + static_cast<std::size_t>(layout.header_length);
+  const std::uint64_t count = npy_value_count(bytes.size(), data_begin, shape, header, item_size, name);
 
-  std::size_t item_size = 0;
-  if (header.descr == "<f8") {
-    item_size = 8;
-  } else if (header.descr == "<f4") {
-    item_size = 4;
-  } else {
-    throw DataError(
-        fmt::format("{}: byte {}: dtype '{}' is not supported (float32 '<f4' or float64 '<f8', little-endian)", name,
-                    header.descr_at, shown(header.descr)));
-  }
-  if (header.fortran_order) {
-    throw DataError(fmt::format(
-        "{}: byte {}: 'fortran_order': True is not supported (save a C-ordered array: np.ascontiguousarray)", name,
-        header.fortran_order_at));
-  }
-  const auto& shape = header.shape;
-  const std::string shape_str = shape_text(shape);
-  if (shape.empty() || shape.size() > 2) {
-    throw DataError(fmt::format("{}: byte {}: shape {} has {} dimensions; points need shape (n,) or (n, d)", name,
-                                header.shape_at, shape_str, shape.size()));
-  }
-  const std::uint64_t n = shape[0];
-  const std::uint64_t d = shape.size() == 2 ? shape[1] : 1;
-  if (n == 0) throw DataError(fmt::format("{}: byte {}: shape {} has no points", name, header.shape_at, shape_str));
-  if (d == 0) {
-    throw DataError(
-        fmt::format("{}: byte {}: shape {}: points need at least one coordinate", name, header.shape_at, shape_str));
-  }
-
-  // The data must fill the rest of the file exactly. Checked before anything
-  // is allocated, so a hostile shape cannot ask for more memory than the
-  // file's own size.
-  const std::size_t data_begin = header_begin + static_cast<std::size_t>(header_length);
-  const std::uint64_t available = size - data_begin;
-  std::uint64_t count = 0, needed = 0;
-  const bool overflow = __builtin_mul_overflow(n, d, &count) || __builtin_mul_overflow(count, item_size, &needed);
-  if (overflow || needed > available) {
-    throw DataError(fmt::format("{}: truncated: shape {} of '{}' needs {} bytes of data after byte {}, the file has {}",
-                                name, shape_str, header.descr, overflow ? "more than 2^64" : std::to_string(needed),
-                                data_begin, available));
-  }
-  if (needed < available) {
-    throw DataError(fmt::format(
-        "{}: byte {}: {} bytes after the data: shape {} of '{}' needs {} bytes of data after byte {}, the file has {}",
-        name, data_begin + needed, available - needed, shape_str, header.descr, needed, data_begin, available));
-  }
-  if (count > static_cast<std::uint64_t>(std::numeric_limits<Index>::max())) {
-    throw DataError(fmt::format("{}: shape {} is too large to hold", name, shape_str));
-  }
-
-  Matrix points(static_cast<Index>(n), static_cast<Index>(d));
+  Matrix points(static_cast<Index>(shape.n), static_cast<Index>(shape.d));
   double* out = points.data();
   for (std::uint64_t k = 0; k < count; ++k) {
     const std::size_t offset = data_begin + static_cast<std::size_t>(k * item_size);
@@ -497,7 +537,8 @@ Matrix parse_points_npy(std::string_view bytes, std::string_view name) {
             ? std::bit_cast<double>(read_le(bytes, offset, 8))
             : static_cast<double>(std::bit_cast<float>(static_cast<std::uint32_t>(read_le(bytes, offset, 4))));
     if (!std::isfinite(x)) {
-      throw DataError(fmt::format("{}: value {} (row {}, column {}) is {}", name, k, k / d, k % d, non_finite_name(x)));
+      throw DataError(
+          fmt::format("{}: value {} (row {}, column {}) is {}", name, k, k / shape.d, k % shape.d, non_finite_name(x)));
     }
     out[k] = x;
   }

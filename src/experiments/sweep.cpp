@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <optional>
-#include <set>
 #include <tuple>
 
 #include "core/error.hpp"
@@ -115,6 +114,111 @@ Index sweep_seeds(const toml::table& root, std::string_view source) {
   return static_cast<Index>(*k);
 }
 
+// The sweep file as TOML, with only the top-level entries a sweep file has.
+toml::table parse_sweep_toml(std::string_view text, std::string_view source) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    const auto& b = e.source().begin;
+    throw ConfigError(fmt::format("{}:{}:{}: {}", source, b.line, b.column, e.description()));
+  }
+  for (const auto& [k, node] : root) {
+    const std::string key(k.str());
+    if (key != "experiment" && key != "seeds" && key != "set" && key != "grid")
+      throw ConfigError(fmt::format("{}: unknown entry '{}': a sweep file has experiment, seeds, [set] and [grid]",
+                                    where(node, source), key));
+  }
+  return root;
+}
+
+// The leaves of [set] and of [grid] as dotted keys; [grid]'s in the file's order.
+void sweep_tables(const toml::table& root, std::string_view source,
+                  std::vector<std::pair<std::string, const toml::node*>>& set_keys,
+                  std::vector<std::pair<std::string, const toml::node*>>& grid_keys) {
+  for (const char* name : {"set", "grid"}) {
+    const toml::node* node = root.get(name);
+    if (!node) continue;
+    const auto* table = node->as_table();
+    if (!table) throw ConfigError(fmt::format("{}: '{}' must be a table ([{}])", where(*node, source), name, name));
+    flatten(*table, "", std::string_view(name) == "set" ? set_keys : grid_keys);
+  }
+  // toml++ keeps a table's keys sorted; the axes follow the file's order.
+  auto by_position = [](const auto& a, const auto& b) {
+    const auto &pa = a.second->source().begin, &pb = b.second->source().begin;
+    return std::tie(pa.line, pa.column) < std::tie(pb.line, pb.column);
+  };
+  std::stable_sort(grid_keys.begin(), grid_keys.end(), by_position);
+}
+
+// Refuses a key the experiment does not have, naming its new name when it
+// was renamed, or the closest key.
+class KeyCheck {
+ public:
+  KeyCheck(const Experiment& experiment, std::string_view source)
+      : experiment_(experiment),
+        source_(source),
+        known_(experiment.schema().key_names()),
+        schema_(experiment.schema()) {}
+
+  void operator()(const std::string& key, const toml::node& node) const {
+    if (schema_.find(key)) return;
+    if (const std::string* now = schema_.renamed_to(key))
+      throw ConfigError(fmt::format("{}: key '{}' was renamed to '{}'", where(node, source_), key, *now));
+    const auto near = closest_names(key, known_);
+    throw ConfigError(fmt::format("{}: unknown key '{}' for experiment '{}'{}", where(node, source_), key,
+                                  experiment_.name(),
+                                  near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near.front())));
+  }
+
+ private:
+  const Experiment& experiment_;
+  std::string_view source_;
+  const std::vector<std::string> known_;
+  const Schema schema_;
+};
+
+// A [set] entry, set on the base settings.
+void set_from(Config& base, const std::string& key, const toml::node& node, std::string_view source) {
+  const auto value = value_text(node);
+  if (!value)
+    throw ConfigError(fmt::format("{}: [set] {} must be a value or a list of values", where(node, source), key));
+  try {
+    base.set(key, *value);
+  } catch (const ConfigError& e) {
+    throw ConfigError(fmt::format("{}: {}", where(node, source), e.what()));
+  }
+}
+
+// A [grid] entry as an axis: its values in the file's order, each checked by
+// setting it on a copy of the base settings.
+SweepAxis grid_axis(const Config& base, const std::string& key, const toml::node& node, std::string_view source) {
+  if (base.is_user_set(key))
+    throw ConfigError(fmt::format("{}: '{}' is both in [set] and in [grid]; keep one", where(node, source), key));
+  const auto* array = node.as_array();
+  if (!array || array->empty())
+    throw ConfigError(
+        fmt::format("{}: [grid] {} must be a non-empty list of values, e.g. [1, 2, 3]", where(node, source), key));
+  SweepAxis axis{key, {}};
+  Config probe = base;
+  for (const auto& item : *array) {
+    const auto value = value_text(item);
+    if (!value)
+      throw ConfigError(fmt::format("{}: [grid] {} lists a value that is not a number, string, bool or list",
+                                    where(item, source), key));
+    try {
+      probe.set(key, *value);
+    } catch (const ConfigError& e) {
+      throw ConfigError(fmt::format("{}: {}", where(item, source), e.what()));
+    }
+    const Value v = probe.get(key);
+    if (std::find(axis.values.begin(), axis.values.end(), v) != axis.values.end())
+      throw ConfigError(fmt::format("{}: [grid] {} lists {} twice", where(item, source), key, format_value(v)));
+    axis.values.push_back(v);
+  }
+  return axis;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- SweepPlan
@@ -171,93 +275,29 @@ std::string SweepPlan::canonical_text() const {
 }
 
 SweepPlan parse_sweep_string(std::string_view text, std::string_view source) {
-  toml::table root;
-  try {
-    root = toml::parse(text, source);
-  } catch (const toml::parse_error& e) {
-    const auto& b = e.source().begin;
-    throw ConfigError(fmt::format("{}:{}:{}: {}", source, b.line, b.column, e.description()));
-  }
-  for (const auto& [k, node] : root) {
-    const std::string key(k.str());
-    if (key != "experiment" && key != "seeds" && key != "set" && key != "grid")
-      throw ConfigError(fmt::format("{}: unknown entry '{}': a sweep file has experiment, seeds, [set] and [grid]",
-                                    where(node, source), key));
-  }
+  const toml::table root = parse_sweep_toml(text, source);
   const Experiment& experiment = sweep_experiment(root, source);
   SweepPlan plan{Config(experiment.schema())};
   plan.experiment = &experiment;
   plan.seeds = sweep_seeds(root, source);
 
   std::vector<std::pair<std::string, const toml::node*>> set_keys, grid_keys;
-  for (const char* name : {"set", "grid"}) {
-    const toml::node* node = root.get(name);
-    if (!node) continue;
-    const auto* table = node->as_table();
-    if (!table) throw ConfigError(fmt::format("{}: '{}' must be a table ([{}])", where(*node, source), name, name));
-    flatten(*table, "", std::string_view(name) == "set" ? set_keys : grid_keys);
-  }
-  // toml++ keeps a table's keys sorted; the axes follow the file's order.
-  auto by_position = [](const auto& a, const auto& b) {
-    const auto &pa = a.second->source().begin, &pb = b.second->source().begin;
-    return std::tie(pa.line, pa.column) < std::tie(pb.line, pb.column);
-  };
-  std::stable_sort(grid_keys.begin(), grid_keys.end(), by_position);
-  const auto known = experiment.schema().key_names();
-  const Schema schema = experiment.schema();
-  auto check_known = [&](const std::string& key, const toml::node& node) {
-    if (schema.find(key)) return;
-    if (const std::string* now = schema.renamed_to(key))
-      throw ConfigError(fmt::format("{}: key '{}' was renamed to '{}'", where(node, source), key, *now));
-    const auto near = closest_names(key, known);
-    throw ConfigError(fmt::format("{}: unknown key '{}' for experiment '{}'{}", where(node, source), key,
-                                  experiment.name(),
-                                  near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near.front())));
-  };
+  sweep_tables(root, source, set_keys, grid_keys);
+  const KeyCheck check_known(experiment, source);
   for (const auto& [key, node] : set_keys) {
     check_known(key, *node);
-    const auto value = value_text(*node);
-    if (!value) throw ConfigError(fmt::format("{}: [set] {} must be a value or a list of values", where(*node, source), key));
-    try {
-      plan.base.set(key, *value);
-    } catch (const ConfigError& e) {
-      throw ConfigError(fmt::format("{}: {}", where(*node, source), e.what()));
-    }
+    set_from(plan.base, key, *node, source);
   }
-  std::set<std::string> swept;
   for (const auto& [key, node] : grid_keys) {
     check_known(key, *node);
-    if (plan.base.is_user_set(key))
-      throw ConfigError(fmt::format("{}: '{}' is both in [set] and in [grid]; keep one", where(*node, source), key));
-    const auto* array = node->as_array();
-    if (!array || array->empty())
-      throw ConfigError(
-          fmt::format("{}: [grid] {} must be a non-empty list of values, e.g. [1, 2, 3]", where(*node, source), key));
-    SweepAxis axis{key, {}};
-    Config probe = plan.base;
-    for (const auto& item : *array) {
-      const auto value = value_text(item);
-      if (!value) throw ConfigError(fmt::format("{}: [grid] {} lists a value that is not a number, string, bool or list",
-                                                where(item, source), key));
-      try {
-        probe.set(key, *value);
-      } catch (const ConfigError& e) {
-        throw ConfigError(fmt::format("{}: {}", where(item, source), e.what()));
-      }
-      const Value v = probe.get(key);
-      if (std::find(axis.values.begin(), axis.values.end(), v) != axis.values.end())
-        throw ConfigError(fmt::format("{}: [grid] {} lists {} twice", where(item, source), key, format_value(v)));
-      axis.values.push_back(v);
-    }
-    swept.insert(key);
-    plan.axes.push_back(std::move(axis));
+    plan.axes.push_back(grid_axis(plan.base, key, *node, source));
   }
   constexpr Index kMaxPoints = 10'000'000;
   double points = static_cast<double>(plan.seeds);
   for (const auto& a : plan.axes) points *= static_cast<double>(a.values.size());
   if (points > static_cast<double>(kMaxPoints))
-    throw ConfigError(fmt::format("{}: the grid has {:.0f} points (combinations × seeds); at most {}", source, points,
-                                  kMaxPoints));
+    throw ConfigError(
+        fmt::format("{}: the grid has {:.0f} points (combinations × seeds); at most {}", source, points, kMaxPoints));
   for (Index c = 0; c < plan.num_combinations(); ++c) {
     try {
       experiment.validate(plan.config_of(c));

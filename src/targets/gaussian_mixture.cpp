@@ -19,6 +19,92 @@ void check_weights(const Vector& w) {
   if (std::abs(w.sum() - 1.0) > 1e-9) throw ConfigError("mixture weights must sum to 1");
 }
 
+// Per component at this time: the mean a μ_k, log w_k - ½ log det(2π C_k(t)),
+// tr P_k, and P_k = C_k(t)^{-1} (its diagonal in the diagonal case).
+struct ComponentsAt {
+  Matrix m;
+  Vector log_norm, trace_p;
+  Matrix inv_var;               // diagonal case, K x d
+  std::vector<SquareMatrix> P;  // full case
+};
+
+// C_k(t) = a² diag(variances_k) + s² I.
+void diagonal_components(const Vector& weights, const Matrix& variances, double a, double s2, Index d,
+                         ComponentsAt& c) {
+  const Index K = weights.size();
+  c.log_norm.resize(K);
+  c.trace_p.resize(K);
+  c.inv_var.resize(K, d);
+  for (Index k = 0; k < K; ++k) {
+    const RowVector var = (a * a) * variances.row(k).array() + s2;
+    if ((var.array() <= 0.0).any())
+      throw NumericalError("mixture component " + std::to_string(k) + " has zero variance at s = 0 (no density)");
+    c.inv_var.row(k) = var.cwiseInverse();
+    c.trace_p[k] = c.inv_var.row(k).sum();
+    c.log_norm[k] = std::log(weights[k]) - 0.5 * (d * kLog2Pi + var.array().log().sum());
+  }
+}
+
+// C_k(t) = a² covariances_k + s² I.
+void full_components(const Vector& weights, const std::vector<SquareMatrix>& covariances, double a, double s2, Index d,
+                     ComponentsAt& c) {
+  const Index K = weights.size();
+  c.log_norm.resize(K);
+  c.trace_p.resize(K);
+  c.P.resize(K);
+  for (Index k = 0; k < K; ++k) {
+    SquareMatrix C = (a * a) * covariances[k];
+    C.diagonal().array() += s2;
+    Eigen::LLT<SquareMatrix> llt(C);
+    if (llt.info() != Eigen::Success)
+      throw NumericalError("mixture component " + std::to_string(k) + " has a singular covariance at this time");
+    const double log_det = 2.0 * SquareMatrix(llt.matrixL()).diagonal().array().log().sum();
+    c.P[k] = llt.solve(SquareMatrix::Identity(d, d));
+    c.trace_p[k] = c.P[k].trace();
+    c.log_norm[k] = std::log(weights[k]) - 0.5 * (d * kLog2Pi + log_det);
+  }
+}
+
+// log w_k N(x_i; a μ_k, C_k(t)) for every component k, into logc (r: work space).
+void component_log_densities(const Matrix& X, Index i, const ComponentsAt& c, bool diagonal, Vector& r, Vector& logc) {
+  const Index K = c.log_norm.size(), d = X.cols();
+  for (Index k = 0; k < K; ++k) {
+    double q = 0.0;
+    if (diagonal) {
+      for (Index j = 0; j < d; ++j) {
+        const double rj = X(i, j) - c.m(k, j);
+        q += rj * rj * c.inv_var(k, j);
+      }
+    } else {
+      r = X.row(i).transpose() - c.m.row(k).transpose();
+      q = r.dot(c.P[k] * r);
+    }
+    logc[k] = c.log_norm[k] - 0.5 * q;
+  }
+}
+
+// Adds ∇log p at x_i into row i of score (zero on entry), from the
+// responsibilities resp: ∇log p = Σ_k r_k g_k with g_k = -P_k (x - a μ_k).
+// Returns Σ_k r_k (‖g_k‖² - tr P_k) when want_divergence (0 otherwise), for
+// Δ log p = Σ_k r_k (‖g_k‖² - tr P_k) - ‖∇log p‖². r, g: work space.
+double add_score(const Matrix& X, Index i, const ComponentsAt& c, bool diagonal, const Matrix& resp,
+                 bool want_divergence, Vector& r, Vector& g, Matrix& score) {
+  const Index K = c.log_norm.size();
+  double second = 0.0;
+  for (Index k = 0; k < K; ++k) {
+    const double rk = resp(i, k);
+    if (rk == 0.0) continue;
+    r = X.row(i).transpose() - c.m.row(k).transpose();
+    if (diagonal)
+      g = -(r.array() * c.inv_var.row(k).transpose().array()).matrix();
+    else
+      g = -(c.P[k] * r);
+    score.row(i) += rk * g.transpose();
+    if (want_divergence) second += rk * (g.squaredNorm() - c.trace_p[k]);
+  }
+  return second;
+}
+
 }  // namespace
 
 struct GaussianMixture::Eval {
@@ -133,36 +219,12 @@ void GaussianMixture::evaluate(const Matrix& X, double a, double s, Eval& out, b
   check_input(X);
   const Index n = X.rows(), d = dim(), K = components();
   const double s2 = s * s;
-  // Per component at this time: the mean a μ_k, log w_k - ½ log det(2π C_k(t)),
-  // tr P_k, and P_k = C_k(t)^{-1} (its diagonal in the diagonal case).
-  Matrix m = a * means_;
-  Vector log_norm(K), trace_p(K);
-  Matrix inv_var;               // diagonal case, K x d
-  std::vector<SquareMatrix> P;  // full case
-  if (diagonal_) {
-    inv_var.resize(K, d);
-    for (Index k = 0; k < K; ++k) {
-      const RowVector var = (a * a) * variances_.row(k).array() + s2;
-      if ((var.array() <= 0.0).any())
-        throw NumericalError("mixture component " + std::to_string(k) + " has zero variance at s = 0 (no density)");
-      inv_var.row(k) = var.cwiseInverse();
-      trace_p[k] = inv_var.row(k).sum();
-      log_norm[k] = std::log(weights_[k]) - 0.5 * (d * kLog2Pi + var.array().log().sum());
-    }
-  } else {
-    P.resize(K);
-    for (Index k = 0; k < K; ++k) {
-      SquareMatrix C = (a * a) * covariances_[k];
-      C.diagonal().array() += s2;
-      Eigen::LLT<SquareMatrix> llt(C);
-      if (llt.info() != Eigen::Success)
-        throw NumericalError("mixture component " + std::to_string(k) + " has a singular covariance at this time");
-      const double log_det = 2.0 * SquareMatrix(llt.matrixL()).diagonal().array().log().sum();
-      P[k] = llt.solve(SquareMatrix::Identity(d, d));
-      trace_p[k] = P[k].trace();
-      log_norm[k] = std::log(weights_[k]) - 0.5 * (d * kLog2Pi + log_det);
-    }
-  }
+  ComponentsAt c;  // the components at this time
+  c.m = a * means_;
+  if (diagonal_)
+    diagonal_components(weights_, variances_, a, s2, d, c);
+  else
+    full_components(weights_, covariances_, a, s2, d, c);
   const bool want_grad = want_score || want_divergence;
   out.log_density.resize(n);
   out.resp.resize(n, K);
@@ -172,39 +234,14 @@ void GaussianMixture::evaluate(const Matrix& X, double a, double s, Eval& out, b
   Vector r(d), g(d);
   for (Index i = 0; i < n; ++i) {
     // log w_k N(x; a μ_k, C_k(t)) for every component, then log-sum-exp.
-    for (Index k = 0; k < K; ++k) {
-      double q = 0.0;
-      if (diagonal_) {
-        for (Index j = 0; j < d; ++j) {
-          const double rj = X(i, j) - m(k, j);
-          q += rj * rj * inv_var(k, j);
-        }
-      } else {
-        r = X.row(i).transpose() - m.row(k).transpose();
-        q = r.dot(P[k] * r);
-      }
-      logc[k] = log_norm[k] - 0.5 * q;
-    }
+    component_log_densities(X, i, c, diagonal_, r, logc);
     const double mx = logc.maxCoeff();
     double sum = 0.0;
     for (Index k = 0; k < K; ++k) sum += (out.resp(i, k) = std::exp(logc[k] - mx));
     out.resp.row(i) /= sum;
     out.log_density[i] = mx + std::log(sum);
     if (!want_grad) continue;
-    // ∇log p = Σ_k r_k g_k with g_k = -P_k (x - a μ_k);
-    // Δ log p = Σ_k r_k (‖g_k‖² - tr P_k) - ‖∇log p‖².
-    double second = 0.0;
-    for (Index k = 0; k < K; ++k) {
-      const double rk = out.resp(i, k);
-      if (rk == 0.0) continue;
-      r = X.row(i).transpose() - m.row(k).transpose();
-      if (diagonal_)
-        g = -(r.array() * inv_var.row(k).transpose().array()).matrix();
-      else
-        g = -(P[k] * r);
-      out.score.row(i) += rk * g.transpose();
-      if (want_divergence) second += rk * (g.squaredNorm() - trace_p[k]);
-    }
+    const double second = add_score(X, i, c, diagonal_, out.resp, want_divergence, r, g, out.score);
     if (want_divergence) out.divergence[i] = second - out.score.row(i).squaredNorm();
   }
 }
