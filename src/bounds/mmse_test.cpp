@@ -6,18 +6,13 @@
 #include <numbers>
 
 #include "core/error.hpp"
+#include "testing/tolerances.hpp"
+#include "testing/known_problems.hpp"
 
 namespace diffgen {
 namespace {
 
-constexpr double kStandardErrors = 4.0;  // tolerance of the Monte Carlo tests
-
-GaussianMixture gaussian_1d(double mu, double var) {
-  Matrix m(1, 1), v(1, 1);
-  m << mu;
-  v << var;
-  return GaussianMixture(Vector::Ones(1), m, v);
-}
+using tolerance::kStandardErrors;
 
 GaussianMixture gaussian_3d(SquareMatrix& C) {
   C.resize(3, 3);
@@ -50,7 +45,7 @@ TEST(IntegrateAdaptive, ConvergesOnPeakedAndVectorIntegrands) {
 
 TEST(Mmse, GaussianClosedFormsInOneDimension) {
   // M(t) = σ² / (1 + t σ²), I(X; Y_t) = ½ log(1 + t σ²).
-  const auto g = gaussian_1d(0.7, 2.0);
+  const GaussianMixture g = *known::gaussian_1d(0.7, 2.0);
   for (double t : {0.0, 0.01, 1.0, 50.0}) {
     EXPECT_NEAR(mmse(g, t).value, 2.0 / (1.0 + 2.0 * t), 1e-12) << t;
     EXPECT_NEAR(mutual_information(g, t).value, 0.5 * std::log1p(2.0 * t), 1e-11) << t;

@@ -8,20 +8,13 @@
 #include "bounds/path_kl.hpp"
 #include "core/error.hpp"
 #include "numerics/quadrature.hpp"
+#include "testing/known_problems.hpp"
 
 namespace diffgen {
 namespace {
 
-std::shared_ptr<const GaussianMixture> two_mode_1d() {
-  return std::make_shared<GaussianMixture>(GaussianMixture::symmetric_two_mode(3.0, 1.0));
-}
-
-std::shared_ptr<const GaussianMixture> gaussian_1d(double mu, double var) {
-  Matrix m(1, 1), v(1, 1);
-  m << mu;
-  v << var;
-  return std::make_shared<GaussianMixture>(Vector::Ones(1), m, v);
-}
+using known::two_mode_1d;
+using known::gaussian_1d;
 
 TEST(OutputDensity, GaussianTargetMatchesTheClosedFormLaw) {
   // On N(μ, σ²) the mean-only sampler's output is Gaussian with the mean and

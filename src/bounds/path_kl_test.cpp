@@ -6,32 +6,17 @@
 #include <numbers>
 
 #include "core/error.hpp"
+#include "testing/known_problems.hpp"
+#include "testing/tolerances.hpp"
 
 namespace diffgen {
 namespace {
 
-constexpr double kStandardErrors = 4.0;  // tolerance of the Monte Carlo tests
+using known::two_mode_1d;
+using known::gaussian_1d;
+using known::two_mode;
 
-std::shared_ptr<const GaussianMixture> two_mode_1d(double mu = 3.0) {
-  return std::make_shared<GaussianMixture>(GaussianMixture::symmetric_two_mode(mu, 1.0));
-}
-
-std::shared_ptr<const GaussianMixture> gaussian_1d(double mu, double var) {
-  Matrix m(1, 1), v(1, 1);
-  m << mu;
-  v << var;
-  return std::make_shared<GaussianMixture>(Vector::Ones(1), m, v);
-}
-
-// ½N(-μu, I) + ½N(μu, I) in d dimensions, u = (1, ..., 1)/√d.
-std::shared_ptr<const GaussianMixture> two_mode(Index d, double mu = 3.0) {
-  Vector w(2);
-  w << 0.5, 0.5;
-  Matrix m(2, d);
-  m.setConstant(mu / std::sqrt(static_cast<double>(d)));
-  m.row(0) *= -1.0;
-  return std::make_shared<GaussianMixture>(w, m, Matrix::Ones(2, d));
-}
+using tolerance::kStandardErrors;
 
 double log_normal(double x, double m, double v) {
   return -0.5 * (x - m) * (x - m) / v - 0.5 * std::log(2.0 * std::numbers::pi * v);

@@ -20,6 +20,7 @@
 #include "core/parallel.hpp"
 #include "metrics/kl.hpp"
 #include "targets/gaussian_mixture.hpp"
+#include "testing/tolerances.hpp"
 
 namespace diffgen {
 namespace {
@@ -29,8 +30,8 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 // Named tolerances.
-constexpr double kStatisticalSe = 4.0;    // statistical checks: within 4 standard errors
-constexpr double kSameQuadrature = 1e-9;  // one KL by two routes on the same grid
+using tolerance::kStandardErrors;
+using tolerance::kSameQuadrature;
 
 bool same_bits(double a, double b) { return std::bit_cast<std::uint64_t>(a) == std::bit_cast<std::uint64_t>(b); }
 
@@ -262,11 +263,11 @@ TEST(TrainingStudy, RowsCarryTheMeasuresWhereTheyAreEvaluated) {
   // up to the edges of the mixture's support.
   const auto& b = r.memorization_baseline;
   const double se = std::sqrt((1.0 / 3.0) * (2.0 / 3.0) / 400.0);
-  EXPECT_NEAR(b.memorized_fraction, 1.0 / 3.0, kStatisticalSe * se);
+  EXPECT_NEAR(b.memorized_fraction, 1.0 / 3.0, kStandardErrors * se);
   EXPECT_NEAR(b.memorized_fraction_se, se, 0.2 * se);
   // As close to the training set as to a fresh set of its size (same law, same size).
   EXPECT_NEAR(b.nn_distance, b.nn_distance_fresh,
-              kStatisticalSe * std::hypot(b.nn_distance_se, b.nn_distance_fresh_se));
+              kStandardErrors * std::hypot(b.nn_distance_se, b.nn_distance_fresh_se));
   EXPECT_TRUE(std::isnan(r.memorization_memorizer.memorized_fraction));  // opt-in
 }
 

@@ -9,31 +9,18 @@
 #include "core/parallel.hpp"
 #include "models/oracles.hpp"
 #include "targets/gaussian_mixture.hpp"
+#include "testing/known_problems.hpp"
 
 namespace diffgen {
 namespace {
+
+using known::gaussian_1d;
+using known::gaussian_2d_full;
 
 // Named tolerances: the ODE is solved to rtol = atol = 1e-9 where the test
 // asks for 1e-6 against a closed form.
 constexpr double kClosedFormTolerance = 1e-6;
 constexpr double kTightTolerance = 1e-9;
-
-std::shared_ptr<const GaussianMixture> gaussian_1d() {
-  Vector w = Vector::Ones(1);
-  Matrix m(1, 1), v(1, 1);
-  m << 0.5;
-  v << 2.0;
-  return std::make_shared<GaussianMixture>(w, m, v);
-}
-
-std::shared_ptr<const GaussianMixture> gaussian_2d_full() {
-  Vector w = Vector::Ones(1);
-  Matrix m(1, 2);
-  m << 0.5, -1.0;
-  SquareMatrix C(2, 2);
-  C << 2.0, 0.6, 0.6, 0.5;
-  return std::make_shared<GaussianMixture>(w, m, std::vector<SquareMatrix>{C});
-}
 
 // A score model without a divergence.
 class NoDivergence final : public ScoreModel {

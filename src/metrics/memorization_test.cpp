@@ -12,6 +12,7 @@
 #include "core/error.hpp"
 #include "core/parallel.hpp"
 #include "core/rng.hpp"
+#include "testing/tolerances.hpp"
 
 namespace diffgen {
 namespace {
@@ -20,7 +21,7 @@ using ::testing::HasSubstr;
 
 // Named tolerances.
 constexpr double kRoundoff = 1e-15;     // a few ulps of hand-computed distances of O(1)
-constexpr double kStatisticalSe = 4.0;  // statistical checks: within 4 standard errors
+using tolerance::kStandardErrors;
 
 Matrix column(std::initializer_list<double> values) {
   Matrix m(static_cast<Index>(values.size()), 1);
@@ -149,7 +150,7 @@ TEST(Memorization, IndependentSamplesAreNearerToTheTrainingSetHalfTheTime) {
     const Matrix reference = uniform_points(2000, d, 0.0, 1.0, 50 + static_cast<std::uint64_t>(d));
     const Matrix samples = uniform_points(4000, d, 0.0, 1.0, 60 + static_cast<std::uint64_t>(d));
     const MemorizationSummary s = memorization(samples, training, reference);
-    EXPECT_NEAR(s.closer_to_training_fraction, 0.5, kStatisticalSe * std::sqrt(0.25 / 4000.0)) << "d = " << d;
+    EXPECT_NEAR(s.closer_to_training_fraction, 0.5, kStandardErrors * std::sqrt(0.25 / 4000.0)) << "d = " << d;
   }
 }
 
@@ -164,7 +165,7 @@ TEST(Memorization, IndependentSamplesGiveTheKnownFraction) {
     const MemorizationSummary s = memorization(samples, training);
     const double expected = std::pow(1.0 / 3.0, static_cast<double>(d));
     const double se = std::sqrt(expected * (1.0 - expected) / 4000.0);
-    EXPECT_NEAR(s.memorized_fraction, expected, kStatisticalSe * se) << "d = " << d;
+    EXPECT_NEAR(s.memorized_fraction, expected, kStandardErrors * se) << "d = " << d;
     EXPECT_NEAR(s.memorized_fraction_se, se, 0.1 * se);
   }
 }
@@ -178,7 +179,7 @@ TEST(Memorization, InOneDimensionFreshSamplesScoreTheThresholdItself) {
     MemorizationOptions o;
     o.ratio_threshold = t;
     const MemorizationSummary s = memorization(samples, training, o);
-    EXPECT_NEAR(s.memorized_fraction, t, kStatisticalSe * std::sqrt(t * (1.0 - t) / 4000.0)) << t;
+    EXPECT_NEAR(s.memorized_fraction, t, kStandardErrors * std::sqrt(t * (1.0 - t) / 4000.0)) << t;
   }
 }
 
@@ -201,7 +202,7 @@ TEST(Memorization, NearCopiesAreMemorizedAndCloserToTrainingThanToFreshSamples) 
   rng.fill_normal(other);
   const MemorizationSummary generalizing = memorization(other, training, fresh);
   const double se = std::hypot(generalizing.mean_nn_distance_train_se, generalizing.mean_nn_distance_reference_se);
-  EXPECT_NEAR(generalizing.mean_nn_distance_train, generalizing.mean_nn_distance_reference, kStatisticalSe * se);
+  EXPECT_NEAR(generalizing.mean_nn_distance_train, generalizing.mean_nn_distance_reference, kStandardErrors * se);
   EXPECT_LT(generalizing.memorized_fraction, 0.25);
 }
 

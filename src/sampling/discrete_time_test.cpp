@@ -9,22 +9,20 @@
 #include "core/parallel.hpp"
 #include "models/oracles.hpp"
 #include "sampling/pf_ode_rk45.hpp"
+#include "sampling/registry.hpp"
 #include "sampling/score_denoiser.hpp"
 #include "sampling/time_grid.hpp"
+#include "testing/known_problems.hpp"
+#include "testing/tolerances.hpp"
 
 namespace diffgen {
 namespace {
 
-constexpr Index kSamples = 40000;
-constexpr double kStandardErrors = 4.0;  // tolerance of the moment tests
-constexpr std::uint64_t kSeed = 7;
+using known::gaussian_1d;
 
-std::shared_ptr<const GaussianMixture> gaussian_1d(double mu, double var) {
-  Matrix m(1, 1), v(1, 1);
-  m << mu;
-  v << var;
-  return std::make_shared<GaussianMixture>(Vector::Ones(1), m, v);
-}
+constexpr Index kSamples = 40000;
+using tolerance::kStandardErrors;
+constexpr std::uint64_t kSeed = 7;
 
 void expect_moments(const Vector& x, double mean, double var, const std::string& what) {
   const double n = static_cast<double>(x.size());
@@ -156,10 +154,9 @@ TEST(DiscreteTimeSampler, AncestralAndRk45AreSamplersByName) {
   Rng r0(3);
   r0.fill_normal(x);
   Rng a = Rng::stream(kSeed, {kStreamEval, 6}), b = a;
-  EXPECT_EQ(sampler_by_name("ancestral")(*oracle, *sde, x, tau, a, {}), sample_ancestral(*oracle, *sde, x, tau, b));
-  EXPECT_EQ(sampler_by_name("pf-ode-rk45")(*oracle, *sde, x, tau, a, {}),
+  EXPECT_EQ(make_sampler("ancestral")(*oracle, *sde, x, tau, a, {}), sample_ancestral(*oracle, *sde, x, tau, b));
+  EXPECT_EQ(make_sampler("pf-ode-rk45")(*oracle, *sde, x, tau, a, {}),
             sample_pf_ode_rk45(*oracle, *sde, x, tau, PfOdeSamplerOptions{}));
-  EXPECT_THROW(sampler_by_name("ddim"), ConfigError);
 }
 
 TEST(DiscreteTimeSampler, BitIdenticalForAnyThreadCount) {

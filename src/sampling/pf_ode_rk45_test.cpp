@@ -8,16 +8,12 @@
 #include "core/parallel.hpp"
 #include "models/oracles.hpp"
 #include "sampling/time_grid.hpp"
+#include "testing/known_problems.hpp"
 
 namespace diffgen {
 namespace {
 
-std::shared_ptr<const GaussianMixture> gaussian_1d(double mu, double var) {
-  Matrix m(1, 1), v(1, 1);
-  m << mu;
-  v << var;
-  return std::make_shared<GaussianMixture>(Vector::Ones(1), m, v);
-}
+using known::gaussian_1d;
 
 // For X ~ N(μ, σ²) the probability-flow ODE is affine: with
 // m(τ) = a(τ) μ and v(τ) = a(τ)² σ² + s(τ)², x(τ) = m(τ) + (x(T) - m(T)) √(v(τ) / v(T)).

@@ -9,9 +9,13 @@
 #include "models/oracles.hpp"
 #include "sampling/time_grid.hpp"
 #include "targets/gaussian_mixture.hpp"
+#include "testing/known_problems.hpp"
+#include "testing/tolerances.hpp"
 
 namespace diffgen {
 namespace {
+
+using known::gaussian_1d;
 
 using ::testing::AllOf;
 using ::testing::ElementsAre;
@@ -20,14 +24,7 @@ using ::testing::HasSubstr;
 constexpr double kMean = 0.5, kVar = 2.0;  // the target N(0.5, 2)
 constexpr double kEps = 1e-3;
 constexpr Index kPoints = 4000;
-constexpr double kStandardErrors = 4.0;
-
-std::shared_ptr<const GaussianMixture> gaussian_1d() {
-  Matrix m(1, 1), v(1, 1);
-  m << kMean;
-  v << kVar;
-  return std::make_shared<GaussianMixture>(Vector::Ones(1), m, v);
-}
+using tolerance::kStandardErrors;
 
 // Exact draws from p_T = N(μ, v + s_T²) (VE: a = 1), so the sampler is the only error.
 Matrix prior_samples(const Sde& sde, Index n, Rng& rng) {
@@ -95,20 +92,6 @@ TEST(SamplerRegistry, PfOdeSamplersFollowTheExactFlowMap) {
     const Matrix x = make_sampler(name)(*oracle, *sde, xT, uniform_time_grid(1.0, kEps, 200), a, {});
     EXPECT_LT((x - exact).lpNorm<Eigen::Infinity>(), tolerance);
     EXPECT_EQ(x, make_sampler(name)(*oracle, *sde, xT, uniform_time_grid(1.0, kEps, 200), b, {}));
-  }
-}
-
-TEST(SamplerRegistry, AgreesWithSamplerByName) {
-  const auto sde = std::make_shared<VeSde>(25.0);
-  const auto oracle = make_population_oracle(gaussian_1d(), sde);
-  const Vector grid = geometric_time_grid(1.0, kEps, 20);
-  for (const auto& name : sampler_names()) {
-    SCOPED_TRACE(name);
-    Rng seed(5);
-    const Matrix xT = prior_samples(*sde, 64, seed);
-    Rng a(11), b(11);
-    EXPECT_EQ(make_sampler(name)(*oracle, *sde, xT, grid, a, {}),
-              sampler_by_name(name)(*oracle, *sde, xT, grid, b, {}));
   }
 }
 

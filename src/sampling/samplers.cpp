@@ -102,15 +102,4 @@ Matrix sample_pf_ode_heun(const ScoreModel& model, const Sde& sde, Matrix x, con
   return x;
 }
 
-Sampler sampler_by_name(const std::string& name) {
-  if (name == "euler-maruyama") return sample_euler_maruyama;
-  if (name == "pf-ode-heun") return sample_pf_ode_heun;
-  if (name == "pf-ode-rk45")
-    return static_cast<Matrix (*)(const ScoreModel&, const Sde&, Matrix, const Vector&, Rng&, const StepCallback&)>(
-        sample_pf_ode_rk45);
-  if (name == "ancestral") return sample_ancestral;
-  throw ConfigError("sampler = '" + name +
-                    "' is not allowed (allowed: euler-maruyama, pf-ode-heun, pf-ode-rk45, ancestral)");
-}
-
 }  // namespace diffgen

@@ -31,8 +31,4 @@ Matrix sample_euler_maruyama(const ScoreModel& model, const Sde& sde, Matrix x_T
 Matrix sample_pf_ode_heun(const ScoreModel& model, const Sde& sde, Matrix x_T, const Vector& time_grid, Rng& rng,
                           const StepCallback& callback = {});
 
-// "euler-maruyama" | "pf-ode-heun" | "pf-ode-rk45" (pf_ode_rk45.hpp) | "ancestral"
-// (discrete_time.hpp); ConfigError naming the value otherwise.
-Sampler sampler_by_name(const std::string& name);
-
 }  // namespace diffgen

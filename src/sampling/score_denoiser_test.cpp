@@ -6,28 +6,13 @@
 
 #include "core/error.hpp"
 #include "models/oracles.hpp"
+#include "testing/known_problems.hpp"
 
 namespace diffgen {
 namespace {
 
-std::shared_ptr<const GaussianMixture> two_mode_1d() {
-  return std::make_shared<GaussianMixture>(GaussianMixture::symmetric_two_mode(3.0, 1.0));
-}
-
-std::shared_ptr<const GaussianMixture> two_mode_2d() {
-  Vector w(2);
-  w << 0.4, 0.6;
-  Matrix m(2, 2);
-  m << -2.0, 1.0, 1.5, -0.5;
-  std::vector<SquareMatrix> C(2, SquareMatrix(2, 2));
-  C[0] << 1.0, 0.3, 0.3, 0.5;
-  C[1] << 0.7, -0.2, -0.2, 1.2;
-  return std::make_shared<GaussianMixture>(w, m, C);
-}
-
-std::vector<std::shared_ptr<const Sde>> all_sdes() {
-  return {std::make_shared<VeSde>(25.0), std::make_shared<VpSde>(), std::make_shared<OuSde>()};
-}
+using known::two_mode_1d;
+using known::all_sdes;
 
 TEST(ScoreModelDenoiser, SdeTimeInvertsTheSignalToNoiseRatio) {
   for (const auto& sde : all_sdes()) {
@@ -45,7 +30,7 @@ TEST(ScoreModelDenoiser, SdeTimeInvertsTheSignalToNoiseRatio) {
 
 TEST(ScoreModelDenoiser, PopulationOracleGivesTheExactConditionalMean) {
   // Tweedie with the exact score of p_τ must reproduce the closed form E[X | Y_t = y].
-  for (const auto& target : {two_mode_1d(), two_mode_2d()}) {
+  for (const auto& target : {two_mode_1d(), known::full_covariance_2d()}) {
     const MixtureDenoiser exact(target);
     for (const auto& sde : all_sdes()) {
       const ScoreModelDenoiser f(make_population_oracle(target, sde), sde);
@@ -64,7 +49,7 @@ TEST(ScoreModelDenoiser, PopulationOracleGivesTheExactConditionalMean) {
 
 TEST(ScoreModelDenoiser, CovarianceFromDivergenceAndFromDifferencesMatchesTheExactOne) {
   // d = 1 uses the model's exact divergence, d = 2 central differences of the score.
-  for (const auto& target : {two_mode_1d(), two_mode_2d()}) {
+  for (const auto& target : {two_mode_1d(), known::full_covariance_2d()}) {
     const MixtureDenoiser exact(target);
     for (const auto& sde : all_sdes()) {
       const ScoreModelDenoiser f(make_population_oracle(target, sde), sde);
@@ -97,7 +82,7 @@ TEST(ScoreModelDenoiser, BelowTheModelsRangeItAnswersAtTheHorizon) {
 
 TEST(DenoiserScoreModel, ExactDenoiserGivesThePopulationScoreAndDivergence) {
   // The way back: (a f_t(y) - x) / s² with the closed-form E[X | Y_t] is ∇log p_τ.
-  for (const auto& target : {two_mode_1d(), two_mode_2d()}) {
+  for (const auto& target : {two_mode_1d(), known::full_covariance_2d()}) {
     auto exact = std::make_shared<MixtureDenoiser>(target);
     for (const auto& sde : all_sdes()) {
       const DenoiserScoreModel model(exact, sde);

@@ -1,4 +1,5 @@
 #include "sde/probability_flow.hpp"
+#include "testing/known_problems.hpp"
 
 #include <gtest/gtest.h>
 
@@ -9,9 +10,7 @@
 namespace diffgen {
 namespace {
 
-std::vector<std::shared_ptr<const Sde>> all_sdes() {
-  return {std::make_shared<VeSde>(25.0), std::make_shared<VpSde>(), std::make_shared<OuSde>()};
-}
+using known::all_sdes;
 
 // For data N(μ, σ0² I) the law at t is N(a μ, v I), v(t) = a² σ0² + s², its
 // score −(x − a μ)/v, and the probability flow is affine:

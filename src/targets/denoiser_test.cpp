@@ -6,16 +6,12 @@
 #include <numbers>
 
 #include "core/error.hpp"
+#include "testing/known_problems.hpp"
 
 namespace diffgen {
 namespace {
 
-std::shared_ptr<const GaussianMixture> gaussian_1d(double mu, double var) {
-  Matrix m(1, 1), v(1, 1);
-  m << mu;
-  v << var;
-  return std::make_shared<GaussianMixture>(Vector::Ones(1), m, v);
-}
+using known::gaussian_1d;
 
 std::shared_ptr<const GaussianMixture> three_component_2d_full() {
   Vector w(3);
