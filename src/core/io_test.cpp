@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "testing/temp_dir.hpp"
 
 namespace diffgen {
 namespace {
@@ -25,11 +26,6 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 
 class IoTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "diffgen_io_test_XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
   void TearDown() override { fs::remove_all(dir_); }
 
   static std::string read(const fs::path& path) {
@@ -46,7 +42,8 @@ class IoTest : public ::testing::Test {
     return names;
   }
 
-  fs::path dir_;
+  TempDir temp_;
+  const fs::path& dir_ = temp_.path();
 };
 
 TEST_F(IoTest, AtomicWriteReplacesAndLeavesNoTemporaryFile) {

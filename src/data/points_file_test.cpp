@@ -17,6 +17,7 @@
 #include "core/error.hpp"
 #include "core/io.hpp"
 #include "core/rng.hpp"
+#include "testing/temp_dir.hpp"
 
 namespace diffgen {
 namespace {
@@ -65,11 +66,6 @@ std::string f8_zeros(std::size_t count) {
 
 class PointsFileTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "diffgen_points_test_XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
   void TearDown() override { fs::remove_all(dir_); }
 
   fs::path write(const std::string& name, const std::string& bytes) const {
@@ -99,7 +95,8 @@ class PointsFileTest : public ::testing::Test {
     return "";
   }
 
-  fs::path dir_;
+  TempDir temp_;
+  const fs::path& dir_ = temp_.path();
 };
 
 // ------------------------------------------------------------ CSV round trips

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <atomic>
 #include <bit>
@@ -23,6 +22,7 @@
 #include "core/error.hpp"
 #include "core/interrupt.hpp"
 #include "core/parallel.hpp"
+#include "testing/temp_dir.hpp"
 
 namespace diffgen {
 namespace {
@@ -184,14 +184,10 @@ std::string error_of(F&& f) {
 class EngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "diffgen_engine_test_XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
     clear_interrupt();
   }
   void TearDown() override {
     clear_interrupt();
-    fs::remove_all(dir_);
   }
 
   EngineOptions stored(const fs::path& out, std::string fingerprint = "fp-1", bool resume = false) const {
@@ -202,7 +198,8 @@ class EngineTest : public ::testing::Test {
     return o;
   }
 
-  fs::path dir_;
+  TempDir temp_;
+  const fs::path& dir_ = temp_.path();
 };
 
 TEST_F(EngineTest, RunsEveryKeptTaskOnceAndReturnsValuesInPlanOrder) {

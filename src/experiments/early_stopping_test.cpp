@@ -8,13 +8,13 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <cmath>
 #include <filesystem>
 
 #include "core/io.hpp"
 #include "experiments/run.hpp"
+#include "testing/temp_dir.hpp"
 
 namespace diffgen {
 namespace {
@@ -127,9 +127,8 @@ TEST(StudyDefinitions, StateTheTimesAndMethods) {
 }
 
 TEST(EarlyStoppingRun, WritesEveryPlotOfTheStudy) {
-  std::string pattern = (fs::temp_directory_path() / "diffgen_early_stopping_test_XXXXXX").string();
-  ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-  const fs::path dir = pattern;
+  const TempDir temp;
+  const fs::path& dir = temp.path();
   Config config(find_experiment("early-stopping")->schema());
   for (const char* a : {"data.n=100", "train.epochs=4", "kl.every=2", "kl.ode.every=4", "kl.ode.points=401",
                         "memorization.every=4", "memorization.samples=100", "sampler.steps=50", "plot.epochs=[0, 4]"})
@@ -143,7 +142,6 @@ TEST(EarlyStoppingRun, WritesEveryPlotOfTheStudy) {
   for (const auto& plot : outcome.writer.plots) EXPECT_GT(fs::file_size(dir / plot), 1000u) << plot;
   const std::string report = read_text_file(dir / "report.md");
   EXPECT_THAT(report, ::testing::Not(HasSubstr("{{")));
-  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -6,7 +6,6 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <cmath>
 #include <filesystem>
@@ -14,6 +13,7 @@
 #include "core/io.hpp"
 #include "experiments/run.hpp"
 #include "metrics/kl.hpp"
+#include "testing/temp_dir.hpp"
 
 namespace diffgen {
 namespace {
@@ -26,26 +26,24 @@ constexpr double kScoreIntegration = 1e-7;
 class GradientFlowRun : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    std::string pattern = (fs::temp_directory_path() / "diffgen_gradient_flow_test_XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
+    dir_ = std::make_unique<TempDir>();
     config_ = std::make_unique<Config>(find_experiment("gradient-flow")->schema());
     for (const char* a : {"model.random_features.width=16", "data.n=20", "t_nodes=8", "tau.min=1.0", "tau.max=1e8",
                           "tau.per_decade=1", "kl.points=401"})
       config_->set_from_assignment(a);
     RunOptions options;
-    options.out_dir = dir_;
+    options.out_dir = dir_->path();
     options.seeds = 2;
     run_experiment(*find_experiment("gradient-flow"), *config_, options);
-    summary_ = Json::parse(read_text_file(dir_ / "summary.json"));
+    summary_ = Json::parse(read_text_file(*dir_ / "summary.json"));
   }
   static void TearDownTestSuite() {
-    fs::remove_all(dir_);
+    dir_.reset();
     config_.reset();
   }
   static double mean(const Json& spread) { return spread.at("mean").get<double>(); }
 
-  static inline fs::path dir_;
+  static inline std::unique_ptr<TempDir> dir_;
   static inline std::unique_ptr<Config> config_;
   static inline Json summary_;
 };
@@ -78,10 +76,10 @@ TEST_F(GradientFlowRun, TheSummaryAgreesWithItself) {
 }
 
 TEST_F(GradientFlowRun, WritesTheReportWithEveryFieldFilled) {
-  const std::string report = read_text_file(dir_ / "report.md");
+  const std::string report = read_text_file(*dir_ / "report.md");
   EXPECT_THAT(report, HasSubstr("gradient flow"));
   EXPECT_THAT(report, ::testing::Not(HasSubstr("{{")));
-  EXPECT_TRUE(fs::exists(dir_ / "densities.csv"));
+  EXPECT_TRUE(fs::exists(*dir_ / "densities.csv"));
 }
 
 }  // namespace

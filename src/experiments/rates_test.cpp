@@ -6,7 +6,6 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <cmath>
 #include <filesystem>
@@ -14,6 +13,7 @@
 #include "core/io.hpp"
 #include "experiments/run.hpp"
 #include "metrics/kl.hpp"
+#include "testing/temp_dir.hpp"
 
 namespace diffgen {
 namespace {
@@ -100,9 +100,8 @@ TEST(RatesQuantities, ASeedWithoutAStoppingTimeIsCensoredNotFitted) {
 }
 
 TEST(RatesRun, TheFloorsEqualTheirIndependentComputations) {
-  std::string pattern = (fs::temp_directory_path() / "diffgen_rates_test_XXXXXX").string();
-  ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-  const fs::path dir = pattern;
+  const TempDir temp;
+  const fs::path& dir = temp.path();
   Config config(find_experiment("rates")->schema());
   for (const char* a : {"n_values=[20, 40, 80]", "m_values=[8, 16, 32]", "model.random_features.width=16",
                         "t_nodes=8", "tau.min=1.0", "tau.max=1e6", "tau.per_decade=1", "kl.points=401"})
@@ -124,7 +123,6 @@ TEST(RatesRun, TheFloorsEqualTheirIndependentComputations) {
   const std::string report = read_text_file(dir / "report.md");
   EXPECT_THAT(report, HasSubstr("Theorem 1"));
   EXPECT_THAT(report, ::testing::Not(HasSubstr("{{")));
-  fs::remove_all(dir);
 }
 
 }  // namespace

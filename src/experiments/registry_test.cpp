@@ -45,8 +45,10 @@ TEST(Registry, NamesAreUniqueAndFoundAndPurposesSaySomething) {
 }
 
 TEST(Registry, EveryKeyIsDescribed) {
-  for (const auto& e : experiments())
-    for (const auto& spec : e->schema().keys()) EXPECT_GT(spec.description.size(), 10u) << e->name() << ": " << spec.key;
+  for (const auto& e : experiments()) {
+    const Schema schema = e->schema();
+    for (const auto& spec : schema.keys()) EXPECT_GT(spec.description.size(), 10u) << e->name() << ": " << spec.key;
+  }
 }
 
 TEST(Registry, OldKeyNamesAreRefusedWithTheirNewNames) {

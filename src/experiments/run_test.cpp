@@ -6,13 +6,13 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <atomic>
 #include <filesystem>
 
 #include "core/error.hpp"
 #include "core/io.hpp"
+#include "testing/temp_dir.hpp"
 
 namespace diffgen {
 namespace {
@@ -22,13 +22,6 @@ using ::testing::HasSubstr;
 
 class RunExperiment : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "diffgen_run_test_XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   // sampler-kl on a 1-D Gaussian with two step counts: a second or so.
   static Config small_config() {
     Config c(find_experiment("sampler-kl")->schema());
@@ -48,7 +41,8 @@ class RunExperiment : public ::testing::Test {
     return run_experiment(*find_experiment("sampler-kl"), config, options);
   }
 
-  fs::path dir_;
+  TempDir temp_;
+  const fs::path& dir_ = temp_.path();
   std::int64_t started_ = -1;
   std::atomic<std::int64_t> done_{0};
 };

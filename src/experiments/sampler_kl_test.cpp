@@ -8,7 +8,6 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <algorithm>
 #include <cmath>
@@ -18,6 +17,7 @@
 #include "core/error.hpp"
 #include "core/io.hpp"
 #include "experiments/run.hpp"
+#include "testing/temp_dir.hpp"
 
 namespace diffgen {
 namespace {
@@ -68,19 +68,17 @@ TEST(SamplerKlSettings, GridsAreIncreasingFromZeroToTMax) {
 class SamplerKlRates : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    std::string pattern = (fs::temp_directory_path() / "diffgen_sampler_kl_test_XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
+    dir_ = std::make_unique<TempDir>();
     Config c(sampler_kl().schema());
     for (const char* a : {"steps=[64, 128, 256, 512, 1024]", "dimensions=[1]", "estimators=[\"exact\"]",
                           "grids=[\"geometric\"]", "fit.min_steps=64"})
       c.set_from_assignment(a);
     RunOptions options;
-    options.out_dir = dir_;
+    options.out_dir = dir_->path();
     run_experiment(sampler_kl(), c, options);
-    summary_ = Json::parse(read_text_file(dir_ / "summary.json"));
+    summary_ = Json::parse(read_text_file(*dir_ / "summary.json"));
   }
-  static void TearDownTestSuite() { fs::remove_all(dir_); }
+  static void TearDownTestSuite() { dir_.reset(); }
 
   static double slope(const std::string& rule, const std::string& metric) {
     for (const auto& f : summary_.at("fits"))
@@ -89,7 +87,7 @@ class SamplerKlRates : public ::testing::Test {
     return 0.0;
   }
 
-  static inline fs::path dir_;
+  static inline std::unique_ptr<TempDir> dir_;
   static inline Json summary_;
 };
 
@@ -106,9 +104,9 @@ TEST_F(SamplerKlRates, TheFinalKlOfTheMeanOnlyStepFallsAsOneOverNSquared) {
 }
 
 TEST_F(SamplerKlRates, TheReportAndTheMetricsCoverEveryCell) {
-  const std::string metrics = read_text_file(dir_ / "metrics.csv");
+  const std::string metrics = read_text_file(*dir_ / "metrics.csv");
   EXPECT_EQ(std::count(metrics.begin(), metrics.end(), '\n'), 1 + 2 * 5);  // 2 rules × 5 step counts
-  const std::string report = read_text_file(dir_ / "report.md");
+  const std::string report = read_text_file(*dir_ / "report.md");
   EXPECT_THAT(report, HasSubstr("covariance"));
   EXPECT_THAT(report, Not(HasSubstr("{{")));  // every template field filled
 }

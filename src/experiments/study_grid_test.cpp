@@ -9,7 +9,6 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <bit>
 #include <cmath>
@@ -17,6 +16,7 @@
 
 #include "core/io.hpp"
 #include "experiments/run.hpp"
+#include "testing/temp_dir.hpp"
 
 namespace diffgen {
 namespace {
@@ -160,9 +160,8 @@ TEST(Optimizers, TheSwitchScheduleFollowsSgdThenAdam) {
 // H = 512 overflows in the first epoch (as H = 1024 and 2048 do; 256 trains
 // for the whole 2000 epochs); c·√H held constant (width) trains.
 TEST(Capacity, TheFixedOutputConstantDivergesAtWidth512AndWidthScalingTrains) {
-  std::string pattern = (fs::temp_directory_path() / "diffgen_capacity_test_XXXXXX").string();
-  ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-  const fs::path dir = pattern;
+  const TempDir temp;
+  const fs::path& dir = temp.path();
   const Config config = config_of(
       "capacity", {"widths=[256, 512]", "scalings=[\"fixed\", \"width\"]", "train.epochs=2", "kl.every=1",
                    "kl.ode.every=0", "plot.epochs=[0]"});
@@ -182,7 +181,6 @@ TEST(Capacity, TheFixedOutputConstantDivergesAtWidth512AndWidthScalingTrains) {
   EXPECT_EQ(diverged.at({"fixed", 512}), 1);
   EXPECT_EQ(diverged.at({"width", 256}), 0);
   EXPECT_EQ(diverged.at({"width", 512}), 0);
-  fs::remove_all(dir);
 }
 
 }  // namespace

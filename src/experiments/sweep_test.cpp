@@ -8,7 +8,6 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -20,6 +19,7 @@
 #include "core/interrupt.hpp"
 #include "core/io.hpp"
 #include "core/parallel.hpp"
+#include "testing/temp_dir.hpp"
 
 namespace diffgen {
 namespace {
@@ -262,15 +262,10 @@ TEST(SweepAggregate, PointsWithOtherColumnsAreADataError) {
 class SweepRun : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("diffgen-sweep-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
     clear_interrupt();
     g_seed_tasks = 0;
   }
   void TearDown() override {
-    fs::remove_all(dir_);
     set_num_threads(0);
     clear_interrupt();
   }
@@ -280,7 +275,8 @@ class SweepRun : public ::testing::Test {
     SingleProcess one;
     return run_sweep(plan, SweepOptions{out, {}, {}}, one);
   }
-  fs::path dir_;
+  TempDir temp_;
+  const fs::path& dir_ = temp_.path();
 };
 
 const std::vector<std::string> kTextOutputs = {"points.csv", "aggregate.csv", "scalars.csv",

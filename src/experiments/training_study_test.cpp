@@ -8,7 +8,6 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <bit>
 #include <cmath>
@@ -21,6 +20,7 @@
 #include "metrics/kl.hpp"
 #include "targets/gaussian_mixture.hpp"
 #include "testing/tolerances.hpp"
+#include "testing/temp_dir.hpp"
 
 namespace diffgen {
 namespace {
@@ -366,16 +366,13 @@ TEST(OptimizerSwitch, FollowsSgdUntilTheSwitchThenAdam) {
 class StudyResume : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "diffgen_study_resume_XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
     clear_interrupt();
   }
   void TearDown() override {
     clear_interrupt();
-    fs::remove_all(dir_);
   }
-  fs::path dir_;
+  TempDir temp_;
+  const fs::path& dir_ = temp_.path();
 };
 
 // Stops seed 1 after `stop` epochs (as Ctrl-C would, at the epoch boundary),

@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "core/error.hpp"
+#include "testing/temp_dir.hpp"
 
 namespace diffgen {
 namespace {
@@ -21,11 +22,6 @@ using ::testing::Not;
 
 class PlotTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "diffgen_plot_test_XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
   void TearDown() override { fs::remove_all(dir_); }
 
   static bool is_png(const fs::path& path) {
@@ -39,7 +35,8 @@ class PlotTest : public ::testing::Test {
     return static_cast<std::size_t>(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()));
   }
 
-  fs::path dir_;
+  TempDir temp_;
+  const fs::path& dir_ = temp_.path();
 };
 
 // A learning curve: mean KL with a band, a reference line, log axes.

@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 
 #include "core/rng.hpp"
+#include "testing/temp_dir.hpp"
 #include "testing/tolerances.hpp"
 
 namespace diffgen::known {
@@ -47,6 +49,21 @@ TEST(KnownProblems, SamplesHaveTheirMoments) {
       EXPECT_NEAR(x.col(j).mean(), mean[j], kStandardErrors * std::sqrt(cov(j, j) / static_cast<double>(n)));
   }
   EXPECT_EQ(all_sdes().size(), 3u);
+}
+
+TEST(TempDir, IsAFreshFolderRemovedWithItsContents) {
+  std::filesystem::path kept;
+  {
+    const TempDir dir;
+    kept = dir.path();
+    ASSERT_TRUE(std::filesystem::is_directory(kept));
+    EXPECT_TRUE(std::filesystem::is_empty(kept));
+    EXPECT_NE(kept.filename().string().find("TempDir-IsAFreshFolder"), std::string::npos) << kept;
+    std::filesystem::create_directories(dir / "a" / "b");
+    const TempDir other;
+    EXPECT_NE(other.path(), kept);
+  }
+  EXPECT_FALSE(std::filesystem::exists(kept));
 }
 
 }  // namespace

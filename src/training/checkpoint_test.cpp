@@ -2,7 +2,6 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <bit>
 #include <filesystem>
@@ -11,6 +10,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "testing/temp_dir.hpp"
 
 namespace diffgen {
 namespace {
@@ -24,11 +24,6 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 class CheckpointTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "diffgen_checkpoint_test_XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
   void TearDown() override { fs::remove_all(dir_); }
 
   static std::string read(const fs::path& path) {
@@ -39,7 +34,8 @@ class CheckpointTest : public ::testing::Test {
   }
   static void write(const fs::path& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
 
-  fs::path dir_;
+  TempDir temp_;
+  const fs::path& dir_ = temp_.path();
 };
 
 // The message of the exception E that `f` throws; fails the test if it throws nothing else.
