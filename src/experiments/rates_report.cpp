@@ -239,10 +239,7 @@ const RatesQuantity& find_quantity(const std::vector<RatesQuantity>& quantities,
 }
 
 std::string rates_slope_text(const SeedSlopes& f) {
-  const double s = f.headline_slope(), h = f.headline_ci95();
-  if (!std::isfinite(s)) return "-";
-  if (!std::isfinite(h)) return format_significant(s, 3);
-  return format_significant(s, 3) + " ± " + format_significant(h, 2);
+  return format_pm(f.headline_slope(), f.headline_ci95());
 }
 
 void write_rates_report(const FlowStudySettings& s, const RatesResults& r, RunWriter& out) {

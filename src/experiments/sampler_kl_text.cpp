@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "experiments/sampler_kl.hpp"
+#include "report/spread.hpp"
 
 namespace diffgen {
 namespace {
@@ -17,9 +18,7 @@ std::string rule_label(StepRule r) {
 }
 
 std::string slope_text(const SamplerFit* f) {
-  if (!f || !std::isfinite(f->fit.slope)) return "-";
-  if (!std::isfinite(f->fit.slope_se)) return format_significant(f->fit.slope, 3);
-  return format_significant(f->fit.slope, 3) + " ± " + format_significant(f->fit.slope_se, 2);
+  return f ? format_pm(f->fit.slope, f->fit.slope_ci95) : "-";
 }
 
 std::string steps_text(const SamplerFit* f, Index n_max) {
@@ -90,7 +89,8 @@ std::vector<std::string> facts(const SamplerKlSettings& s, const std::vector<Sam
           const double dn = r && r->has_path ? r->path.delta_n.value : SamplerRow::kNaN;
           const double kf = r && r->kl_exact() ? r->kl_final : SamplerRow::kNaN;
           line += fmt::format(" {} Δ_n = {}", rule_label(rule), format_significant(dn, 3));
-          if (d > 1 && r && r->has_path) line += " ± " + format_significant(r->path.delta_n.standard_error, 2);
+          // Monte Carlo in d > 1: its 95% interval.
+          if (d > 1 && r && r->has_path) line += " ± " + format_significant(1.96 * r->path.delta_n.standard_error, 2);
           if (d == 1) line += fmt::format(", KL final = {}", format_significant(kf, 3));
           line += ";";
         }

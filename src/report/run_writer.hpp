@@ -90,8 +90,9 @@ class RunWriter {
 
 // What "±" means in every report and README table of diffgen.
 inline constexpr std::string_view kPlusMinusMeaning =
-    "± is the half-width of the 95% confidence interval of the mean over seeds (Student's t); a single seed "
-    "shows its value alone";
+    "± is the half-width of a 95% confidence interval: of the mean over seeds (Student's t), of a slope fitted "
+    "to one curve (the regression's t interval) or of a Monte Carlo estimate (1.96 standard errors); a single "
+    "seed shows its value alone";
 
 // Renders a Mustache template with a JSON context: objects are sections,
 // arrays repeat their section, false/null/empty arrays hide it, numbers are

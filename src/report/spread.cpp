@@ -1,5 +1,7 @@
 #include "report/spread.hpp"
 
+#include <cmath>
+
 #include "report/table.hpp"
 
 namespace diffgen {
@@ -13,7 +15,13 @@ nlohmann::json spread_json(const Spread& s) {
 std::string format_pm(const Spread& s, int digits) {
   if (s.count == 0) return "-";
   if (s.count < 2) return format_significant(s.mean, digits);
-  return format_significant(s.mean, digits) + " ± " + format_significant(s.ci95, 2);
+  return format_pm(s.mean, s.ci95, digits);
+}
+
+std::string format_pm(double value, double half_width, int digits) {
+  if (!std::isfinite(value)) return "-";
+  if (!std::isfinite(half_width)) return format_significant(value, digits);
+  return format_significant(value, digits) + " ± " + format_significant(half_width, 2);
 }
 
 }  // namespace diffgen

@@ -17,5 +17,8 @@ nlohmann::json spread_json(const Spread& s);
 // interval), "0.0123" for one seed, "-" for none; the mean with `digits`
 // significant digits, the half-width with two.
 std::string format_pm(const Spread& s, int digits = 3);
+// "value ± half_width" for any 95% interval (a fitted slope's, a Monte Carlo
+// estimate's); the value alone when the half-width is not finite.
+std::string format_pm(double value, double half_width, int digits = 3);
 
 }  // namespace diffgen

@@ -73,5 +73,11 @@ TEST(FormatPm, OneValueAloneAndNoneAsADash) {
   EXPECT_EQ(format_pm(spread({})), "-");
 }
 
+TEST(FormatPm, AnyIntervalByItsHalfWidth) {
+  EXPECT_EQ(format_pm(-1.0172, 0.0131), "-1.02 ± 0.013");
+  EXPECT_EQ(format_pm(-1.0172, kNaN), "-1.02");  // no interval (e.g. a slope through 2 points)
+  EXPECT_EQ(format_pm(kNaN, 0.1), "-");
+}
+
 }  // namespace
 }  // namespace diffgen
