@@ -25,10 +25,15 @@ test: build
 bench: build
 	@bash bench/run.sh $(BUILD)
 
+# The sanitized suite leaves out the tests labelled slow (tests/CMakeLists.txt:
+# every experiment killed and resumed, every experiment swept): they run each
+# experiment several times as a separate program, which under the sanitizers
+# takes longer than CI allows; the same code runs sanitized in each
+# experiment's in-process tests, and the slow tests run in `make test`.
 test-sanitize: setup
 	@cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDIFFGEN_SANITIZE=ON >/dev/null
 	@cmake --build build-sanitize -j $(JOBS)
-	ctest --test-dir build-sanitize --output-on-failure -j $(JOBS)
+	ctest --test-dir build-sanitize --output-on-failure -j $(JOBS) -LE slow
 
 # libFuzzer on the parsers of user input (configs, CSV and NPY points), each
 # for FUZZ_SECONDS seconds; installs clang and libFuzzer when missing; fails
