@@ -179,7 +179,8 @@ class CapacityExperiment final : public Experiment {
   }
   Schema keys() const override {
     Schema s;
-    add_training_study_keys(s, defaults(), {"model.mlp.hidden", "model.mlp.output_scaling", "data.file"});
+    add_training_study_keys(s, defaults(),
+                            {"model.mlp.hidden", "model.mlp.output_scaling", "data.file", "data.from_target"});
     s.add(KeySpec{"widths", ValueType::IntList, IntList{4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048},
                   "hidden widths H of the reference network; model.mlp.hidden is set per width", 1.0, 1e6});
     s.add(KeySpec{"scalings", ValueType::StringList, StringList{"fixed", "width"},
@@ -225,6 +226,7 @@ class CapacityExperiment final : public Experiment {
     s.train.epochs = 1000;
     s.kl_ode_every = 1000;
     s.memorization_every = 0;
+    s.memorizer_sets = 0;  // the memorizer ratio is early-stopping's
     s.checkpoint_every = 500;
     s.plot_epochs = {0, 1000};
     return s;

@@ -128,14 +128,10 @@ Json report_context(const std::vector<SeedResult>& seeds, const TrainingStudySet
   const bool exact = s.has_target();
   const StudyDefinitions def = study_definitions(s);
   const Index K = static_cast<Index>(seeds.size());
-  const auto floor = [&](double OracleFloors::*f) { return format_pm(floor_spread(seeds, f)); };
-  const auto ratio = [&](double OracleFloors::*num, double OracleFloors::*den) {
-    return format_significant(floor_spread(seeds, num).mean / floor_spread(seeds, den).mean, 2);
-  };
   const auto& opt = s.train.trainer.optimizer;
   Json c{{"exact", exact}, {"with_b", exact && s.kl_ode_every > 0}, {"with_small", s.has_kl_small()},
          {"memorization", s.memorization_every > 0}, {"seeds", K}, {"plural", K > 1 ? "s" : ""},
-         {"n", summary["n"]}, {"dim", s.dim()}, {"data_file", s.data_file}, {"no_kl", def.no_kl},
+         {"n", summary["n"]}, {"dim", s.dim()}, {"data_file", s.data_file}, {"with_data_file", !s.data_file.empty()}, {"no_kl", def.no_kl},
          {"model", s.model.kind}, {"hidden", s.model.mlp.hidden}, {"optimizer", enum_name(opt.kind)},
          {"lr", format_double(opt.lr)}, {"batch", s.train.trainer.batch_size}, {"mu", format_double(s.target_mu)},
          {"var", format_double(s.target_var)}, {"sde", enum_name(s.sde.kind)}, {"epochs", s.train.epochs},
@@ -152,18 +148,11 @@ Json report_context(const std::vector<SeedResult>& seeds, const TrainingStudySet
   }
   if (exact) {
     c["headline_a"] = headline(summary["kl_a"], "KL (a), seed mean");
-    c["floor_pop_a"] = floor(&OracleFloors::population_a);
-    c["floor_emp_a"] = floor(&OracleFloors::empirical_a);
-    c["floor_pop_b"] = floor(&OracleFloors::population_b);
-    c["floor_emp_b"] = floor(&OracleFloors::empirical_b);
+    c["floor_lines"] = floor_lines(seeds, s);
     if (summary.contains("kl_b")) c["headline_b"] = headline(summary["kl_b"], "KL (b), seed mean");
   }
   if (s.has_kl_small()) {
     c["headline_small"] = headline(summary["kl_a_small"], fmt::format("KL (a) at t0 = {}, seed mean", s.kl_small.t0));
-    c["floor_pop_small"] = floor(&OracleFloors::population_a_small);
-    c["floor_emp_small"] = floor(&OracleFloors::empirical_a_small);
-    c["ratio_small"] = ratio(&OracleFloors::empirical_a_small, &OracleFloors::population_a_small);
-    c["ratio"] = ratio(&OracleFloors::empirical_a, &OracleFloors::population_a);
   }
   const auto reading = memorization_reading(seeds, s);
   c["reading"] = reading.lines;
@@ -172,6 +161,7 @@ Json report_context(const std::vector<SeedResult>& seeds, const TrainingStudySet
   c["mass_outside"] = format_significant(d["max_target_mass_outside_grid"].get<double>(), 2);
   c["quadrature_a"] = format_significant(d["max_quadrature_error_a"].get<double>(), 2);
   c["quadrature_b"] = format_significant(d["max_quadrature_error_b"].get<double>(), 2);
+  c["solver_b"] = format_significant(d["max_solver_error_b"].get<double>(), 2);
   c["quadrature_small"] = format_significant(d["max_quadrature_error_a_small"].get<double>(), 2);
   c["small_points"] = s.kl_small.grid.points;
   c["ode_steps"] = d["ode_steps"];

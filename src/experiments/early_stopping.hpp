@@ -39,6 +39,11 @@ StudyDefinitions study_definitions(const TrainingStudySettings& s);
 nlohmann::json early_stopping_summary(const std::vector<SeedResult>& seeds, const TrainingStudySettings& s,
                                       std::vector<std::string>& warnings);
 
+// The oracle floors (oracle_floors.cpp): summary.json's "floors", and the
+// report's lines naming each for what it is.
+nlohmann::json floors_json(const std::vector<SeedResult>& seeds, const TrainingStudySettings& s);
+std::vector<std::string> floor_lines(const std::vector<SeedResult>& seeds, const TrainingStudySettings& s);
+
 // Queues the plots of a training study: KL with its floors, KL at the smaller
 // t0, the weight of the right mode, the densities of seed 0, memorization of
 // samples, the training loss.

@@ -73,24 +73,6 @@ Json weight_json(const std::vector<SeedResult>& seeds, const TrainingStudySettin
           {"mean_abs_deviation_from_half", spread_json(spread(error_w))}};
 }
 
-Json floors_json(const std::vector<SeedResult>& seeds, const TrainingStudySettings& s) {
-  Json floors = {
-      {"population_a", spread_json(floor_spread(seeds, &OracleFloors::population_a))},
-      {"empirical_a", spread_json(floor_spread(seeds, &OracleFloors::empirical_a))},
-      {"population_emp_a", spread_json(floor_spread(seeds, &OracleFloors::population_emp_a))},
-  };
-  if (s.has_kl_small()) {
-    floors["population_a_small"] = spread_json(floor_spread(seeds, &OracleFloors::population_a_small));
-    floors["empirical_a_small"] = spread_json(floor_spread(seeds, &OracleFloors::empirical_a_small));
-    floors["population_emp_a_small"] = spread_json(floor_spread(seeds, &OracleFloors::population_emp_a_small));
-  }
-  if (s.kl_ode_every > 0) {
-    floors["population_b"] = spread_json(floor_spread(seeds, &OracleFloors::population_b));
-    floors["empirical_b"] = spread_json(floor_spread(seeds, &OracleFloors::empirical_b));
-  }
-  return floors;
-}
-
 // The sampler of the memorization measures, as its definition states it.
 std::string samples_text(const TrainingStudySettings& s) {
   if (s.sampler.kind == "euler-maruyama")
@@ -145,6 +127,7 @@ Json diagnostics_json(const std::vector<SeedResult>& seeds, const TrainingStudyS
     worst.max_target_mass_outside = std::max(worst.max_target_mass_outside, d.max_target_mass_outside);
     worst.max_quadrature_error_a = std::max(worst.max_quadrature_error_a, d.max_quadrature_error_a);
     worst.max_quadrature_error_b = std::max(worst.max_quadrature_error_b, d.max_quadrature_error_b);
+    worst.max_solver_error_b = std::max(worst.max_solver_error_b, d.max_solver_error_b);
     worst.max_quadrature_error_a_small = std::max(worst.max_quadrature_error_a_small, d.max_quadrature_error_a_small);
     worst.ode_steps += d.ode_steps;
     worst.ode_rejected_steps += d.ode_rejected_steps;
@@ -162,6 +145,7 @@ Json diagnostics_json(const std::vector<SeedResult>& seeds, const TrainingStudyS
   return {{"max_target_mass_outside_grid", worst.max_target_mass_outside},
           {"max_quadrature_error_a", worst.max_quadrature_error_a},
           {"max_quadrature_error_b", worst.max_quadrature_error_b},
+          {"max_solver_error_b", worst.max_solver_error_b},
           {"max_quadrature_error_a_small", worst.max_quadrature_error_a_small},
           {"kl_small_grid_points", s.has_kl_small() ? Json(s.kl_small.grid.points) : Json(nullptr)},
           {"ode_steps", worst.ode_steps},
@@ -204,7 +188,7 @@ Json early_stopping_summary(const std::vector<SeedResult>& seeds, const Training
                {"seeds", static_cast<Index>(seeds.size())},
                {"epochs", s.train.epochs},
                {"n", n}};
-  if (!exact) summary["data_file"] = s.data_file;
+  if (!s.data_file.empty()) summary["data_file"] = s.data_file;
   if (exact) {
     summary["kl_a"] = definition_json(seeds, &StudyRow::kl_a, def.kl_a);
     if (with_small) summary["kl_a_small"] = definition_json(seeds, &StudyRow::kl_a_small, def.kl_small);

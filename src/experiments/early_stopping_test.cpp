@@ -13,6 +13,7 @@
 #include <filesystem>
 
 #include "core/io.hpp"
+#include "data/points_file.hpp"
 #include "experiments/run.hpp"
 #include "testing/temp_dir.hpp"
 
@@ -142,6 +143,54 @@ TEST(EarlyStoppingRun, WritesEveryPlotOfTheStudy) {
   for (const auto& plot : outcome.writer.plots) EXPECT_GT(fs::file_size(dir / plot), 1000u) << plot;
   const std::string report = read_text_file(dir / "report.md");
   EXPECT_THAT(report, ::testing::Not(HasSubstr("{{")));
+}
+
+TEST(EarlyStoppingRun, SavesEachTrainingSetAndARerunOnItReproducesTheFloors) {
+  const TempDir temp;
+  const auto run = [&](const fs::path& dir, const std::vector<std::string>& extra, Index seeds) {
+    Config config(find_experiment("early-stopping")->schema());
+    for (const char* a : {"data.n=100", "train.epochs=2", "kl.every=2", "kl.ode.every=2", "kl.ode.points=201",
+                          "memorization.every=0", "plot.epochs=[0]", "kl.memorizer_sets=2"})
+      config.set_from_assignment(a);
+    for (const auto& a : extra) config.set_from_assignment(a);
+    RunOptions options;
+    options.out_dir = dir;
+    options.seeds = seeds;
+    run_experiment(*find_experiment("early-stopping"), config, options);
+    return Json::parse(read_text_file(dir / "summary.json"));
+  };
+  const Json first = run(temp.path() / "a", {}, 2);
+  // Each seed's training set, as the run drew it.
+  ASSERT_TRUE(fs::exists(temp.path() / "a" / "train-seed-1.npy"));
+  const fs::path saved = temp.path() / "a" / "train-seed-0.npy";
+  Schema schema;
+  add_training_study_keys(schema);
+  Config c(schema);
+  c.set_from_assignment("data.n=100");
+  const Matrix read = load_points(saved);
+  ASSERT_EQ(read.rows(), 100);
+  EXPECT_EQ((read - training_set(training_study_settings(c), 0)).cwiseAbs().maxCoeff(), 0.0);
+  EXPECT_NE((read - training_set(training_study_settings(c), 1)).cwiseAbs().maxCoeff(), 0.0);
+  // Seed 0 again on that file, against the target: the same training set,
+  // so the same memorizer floors, bit for bit.
+  const Json one = run(temp.path() / "c", {}, 1);
+  const Json again = run(temp.path() / "b", {"data.file=" + saved.string(), "data.from_target=true"}, 1);
+  ASSERT_TRUE(again.contains("floors")) << again.dump();
+  for (const char* f : {"empirical_a", "empirical_a_small", "empirical_b", "prior_mismatch_emp_b"})
+    EXPECT_EQ(again["floors"][f]["mean"].get<double>(), one["floors"][f]["mean"].get<double>()) << f;
+  EXPECT_EQ(again["n"].get<Index>(), 100);
+  // Training used the same points and streams: the whole run is the same.
+  EXPECT_EQ(again["kl_a"]["final"]["mean"].get<double>(), one["kl_a"]["final"]["mean"].get<double>());
+  EXPECT_EQ(again["data_file"].get<std::string>(), saved.string());
+  EXPECT_FALSE(fs::exists(temp.path() / "b" / "train-seed-0.npy"));  // the file is the user's already
+}
+
+TEST(EarlyStoppingSettings, FromTargetNeedsA1DDataFile) {
+  Schema schema;
+  add_training_study_keys(schema);
+  Config c(schema);
+  c.set_from_assignment("data.from_target=true");
+  EXPECT_THROW(training_study_settings(c), ConfigError);
 }
 
 }  // namespace

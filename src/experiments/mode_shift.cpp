@@ -240,7 +240,7 @@ class ModeShiftExperiment final : public Experiment {
   }
   Schema keys() const override {
     Schema s;
-    add_training_study_keys(s, defaults(), {"target.mu", "data.file"});
+    add_training_study_keys(s, defaults(), {"target.mu", "data.file", "data.from_target"});
     s.add(KeySpec{"distances", ValueType::DoubleList, DoubleList{2, 4, 6, 8, 10, 12},
                   "distances d between the two modes: each gives the target ½N(-d/2, target.var) + ½N(d/2, "
                   "target.var). The KL grid [kl.lo, kl.hi] must cover d/2 + 6 sqrt(target.var) for the largest d",
@@ -276,6 +276,7 @@ class ModeShiftExperiment final : public Experiment {
   static TrainingStudySettings defaults() {
     TrainingStudySettings s;
     s.memorization_every = 0;
+    s.memorizer_sets = 0;  // the memorizer ratio is early-stopping's
     s.kl_ode_every = 200;
     s.checkpoint_every = 500;
     s.plot_epochs = {0, 200, 1000, 2000};

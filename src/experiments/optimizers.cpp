@@ -150,7 +150,7 @@ class OptimizersExperiment final : public Experiment {
     Schema s;
     add_training_study_keys(s, defaults(),
                             {"train.optimizer", "train.lr", "train.switch.epoch", "train.switch.optimizer",
-                             "train.switch.lr", "data.file"});
+                             "train.switch.lr", "data.file", "data.from_target"});
     s.add(KeySpec{"schedules", ValueType::StringList, StringList{"sgd", "adam", "sgd-then-adam"},
                   "optimizer schedules to compare: sgd (SGD at sgd_lr), adam (Adam at adam_lr), sgd-then-adam (SGD, "
                   "switched to Adam at adam_lr after switch_after epochs; Li2023 Fig. 10)",
@@ -202,6 +202,7 @@ class OptimizersExperiment final : public Experiment {
     s.train.epochs = 4000;
     s.kl_every = 20;
     s.memorization_every = 0;
+    s.memorizer_sets = 0;  // the memorizer ratio is early-stopping's
     s.checkpoint_every = 500;
     s.plot_epochs = {0, 1000, 2000, 4000};
     return s;

@@ -1,5 +1,7 @@
 #include "experiments/study_grid.hpp"
 
+#include "data/points_file.hpp"
+
 #include <fmt/format.h>
 
 #include <cmath>
@@ -60,6 +62,12 @@ GridResults StudyGrid::results_of(const std::vector<TaskValue>& values) const {
 }
 
 void StudyGrid::report(const std::vector<TaskValue>& values, RunWriter& out) const {
+  // Each seed's training set, so that its floors can be checked again
+  // (data.file with data.from_target); a data file is the user's already.
+  for (const auto& v : variants_)
+    for (Index k = 0; k < seeds_ && !v.settings.data; ++k)
+      out.text(v.slug.empty() ? fmt::format("train-seed-{}.npy", k) : fmt::format("train-{}-seed-{}.npy", v.slug, k),
+               encode_points_npy(training_set(v.settings, k)));
   report_grid(results_of(values), out);
 }
 
@@ -130,6 +138,7 @@ const Columns<StudyRow>& study_columns() {
     c.number("train_loss", &StudyRow::train_loss);
     c.number("kl_a", &StudyRow::kl_a);
     c.number("kl_b", &StudyRow::kl_b);
+    c.number("kl_b_error", &StudyRow::kl_b_error);
     c.number("memorized_fraction", &StudyRow::memorized_fraction);
     c.number("nn_distance", &StudyRow::nn_distance);
     c.number("kl_a_small", &StudyRow::kl_a_small);

@@ -162,6 +162,12 @@ void check_resumable(const StudyCheckpoint& c, const TrainingStudySettings& s, c
     bad(fmt::format("its {} optimizer state holds {} values for {} parameters", enum_name(opt.kind), values, p));
 }
 
+Matrix training_set(const TrainingStudySettings& s, Index k) {
+  if (s.data) return *s.data;
+  Rng rng = Rng::stream(s.seed, {kStreamData, static_cast<std::uint64_t>(k)});
+  return GaussianMixture::symmetric_two_mode(s.target_mu, s.target_var).sample(s.n, rng);
+}
+
 SeedResult run_training_study(const TrainingStudySettings& s, Index k, const std::function<void(Index)>& progress,
                               const StudyCheckpointing& checkpointing) {
   const auto tick = [&](Index units) {
@@ -170,7 +176,7 @@ SeedResult run_training_study(const TrainingStudySettings& s, Index k, const std
   SeedResult result;
   result.seed_index = k;
   const auto sde = make_sde(s.sde);
-  // With a data file there is no target: no exact density, no oracle floors.
+  // A data file without data.from_target has no target: no exact density, no oracle floors.
   const auto target =
       s.has_target() ? std::make_shared<GaussianMixture>(GaussianMixture::symmetric_two_mode(s.target_mu, s.target_var))
                      : nullptr;
@@ -179,10 +185,9 @@ SeedResult run_training_study(const TrainingStudySettings& s, Index k, const std
   // fixed random parts, e.g. the time embedding, come from init_rng), then
   // takes its parameters and training stream from the checkpoint.
   const auto kk = static_cast<std::uint64_t>(k);
-  Rng data_rng = Rng::stream(s.seed, {kStreamData, kk});
   Rng init_rng = Rng::stream(s.seed, {kStreamInit, kk});
   Rng train_rng = Rng::stream(s.seed, {kStreamTrain, kk});
-  const Matrix data = s.has_target() ? target->sample(s.n, data_rng) : *s.data;
+  const Matrix data = training_set(s, k);
   auto model = make_score_model(s.model, s.dim(), sde, init_rng);
   Trainer trainer(*model, sde, data, target, s.train.trainer, train_rng);
 

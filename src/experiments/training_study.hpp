@@ -41,6 +41,10 @@ struct TrainingStudySettings {
   // training loss and the memorization of generated samples.
   std::string data_file;
   std::shared_ptr<const Matrix> data;  // the file's points, loaded by training_study_settings
+  // With data.file: the file's points are samples of the target below (e.g. a
+  // run's train-seed-K.npy), so KL and the oracle floors are measured against
+  // the target, on the file's training set.
+  bool data_from_target = false;
   double target_mu = 3.0;              // modes at ±mu: ½N(-mu, var) + ½N(mu, var)
   double target_var = 1.0;
   SdeOptions sde;
@@ -54,6 +58,10 @@ struct TrainingStudySettings {
   // Always the fine method, on kl's interval with the nodes raised where
   // needed so that s(t0) spans kMinNodesPerBandwidth steps (grid_resolving).
   KlOptions kl_small{0.01};
+  // Training sets per seed, drawn besides the seed's own, on which the exact
+  // KL(p_0 ‖ p_emp,t0) of a model that memorized them is computed at kl.t0
+  // and kl.t0_small: the memorizer-to-perfect-learner ratio with an interval.
+  Index memorizer_sets = 40;
   Index kl_ode_every = 100;  // KL (b) every this many epochs (and at the last); 0: never
   KlPfOdeOptions kl_ode;
   std::vector<Index> plot_epochs{0, 100, 200, 500, 1000, 2000};  // learned densities kept for plots
@@ -71,13 +79,17 @@ struct TrainingStudySettings {
   MemorizationOptions memorization;
   SamplerOptions sampler;  // the sampler of the memorization measures
 
-  bool has_target() const { return data == nullptr; }
+  bool has_target() const { return data == nullptr || data_from_target; }
   Index dim() const { return data ? data->cols() : 1; }
   bool has_kl_small() const { return has_target() && kl_small.t0 > 0.0; }
 
   // Li2023's training (§4.1.1): SGD, lr 0.5, batch 32, 2000 epochs.
   static TrainOptions li2023_training();
 };
+
+// Seed k's training set: the data file's points, or s.n draws of the target
+// from stream (seed, kStreamData, k). Every run writes it as train-seed-K.npy.
+Matrix training_set(const TrainingStudySettings& s, Index k);
 
 // Every key of the training study: seed, data.*, target.*, sde.*, model.*,
 // train.*, kl.*, kl.ode.*, memorization.*, sampler.*, plot.epochs,
@@ -117,6 +129,9 @@ struct StudyRow {
   double train_loss = 0.0;  // mean loss over the epoch; NaN at epoch 0 (no training yet)
   double kl_a = kNaN;       // NaN where not evaluated
   double kl_b = kNaN;
+  // The error estimate of kl_b: Simpson's Richardson estimate plus the PF-ODE
+  // solver's (KlSummary::error()).
+  double kl_b_error = kNaN;
   double memorized_fraction = kNaN;
   double nn_distance = kNaN;  // mean distance of samples to the training set
   // Where KL (a) is evaluated (NaN elsewhere, and without a target):
@@ -148,8 +163,23 @@ struct OracleFloors {
   static constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
   double population_a = 0.0;  // perfect learner, definition (a): the smoothing floor
   double empirical_a = 0.0;   // memorized training set, definition (a)
-  double population_b = 0.0;  // perfect learner, definition (b), same prior as the model
-  double empirical_b = 0.0;   // memorized training set at ε, exact density (see kl_empirical_floor)
+  // Definition (b). The perfect learner's PF-ODE output under the run's
+  // prior (kl.ode.prior), and that value's error estimate (quadrature and
+  // solver). With the Gaussian prior it is the prior mismatch, not smoothing.
+  double population_b = 0.0;
+  double population_b_error = 0.0;
+  // Its two parts, each exact by quadrature: the smoothing floor KL(p_0 ‖ p_ε)
+  // (0 against the smoothed reference), the best any learner can do at ε; and
+  // the prior mismatch KL(p_T ‖ N(0, prior_std²)), which the PF-ODE carries to
+  // ε unchanged (metrics/kl.hpp, kl_prior_mismatch).
+  double smoothing_b = kNaN;
+  double prior_mismatch_b = kNaN;
+  // The memorized training set at ε, its exact density (see kl_empirical_floor):
+  // what its PF-ODE generates from its own law at T, whatever kl.ode.prior
+  // says; from N(0, prior_std²) instead, the output is KL(p_emp,T ‖ N(0,
+  // prior_std²)) = prior_mismatch_emp_b away from that density.
+  double empirical_b = 0.0;
+  double prior_mismatch_emp_b = kNaN;
   // Definition (a) at kl.t0_small (NaN when off): the perfect learner's
   // smoothing floor, and the memorized training set's KL, far above it.
   double population_a_small = kNaN;
@@ -159,6 +189,14 @@ struct OracleFloors {
   // oracle scores 0 on it), at kl.t0 and kl.t0_small.
   double population_emp_a = kNaN;
   double population_emp_a_small = kNaN;
+  // Exact by quadrature, for the memorizer-to-perfect-learner ratio: the
+  // smoothing floor KL(p_0 ‖ p_t0) at kl.t0 and kl.t0_small (NaN against the
+  // smoothed reference, where it is 0), and KL(p_0 ‖ p_emp,t0) for each of
+  // memorizer_sets further training sets (empty when off).
+  double smoothing_a = kNaN;
+  double smoothing_a_small = kNaN;
+  std::vector<double> memorizer_a_sets;
+  std::vector<double> memorizer_a_small_sets;
 };
 
 // The memorization measures of a reference sample set in place of generated
@@ -184,6 +222,7 @@ struct StudyDiagnostics {
   double max_target_mass_outside = 0.0;
   double max_quadrature_error_a = 0.0;
   double max_quadrature_error_b = 0.0;
+  double max_solver_error_b = 0.0;  // KlSummary::solver_error of KL (b)
   double max_quadrature_error_a_small = 0.0;  // KL (a) at kl.t0_small
   Index ode_steps = 0;
   Index ode_rejected_steps = 0;

@@ -159,14 +159,52 @@ class SeedEvaluation {
         Rng rng = Rng::stream(s_.seed, {kStreamEval, static_cast<std::uint64_t>(seed_.k), kFreshSamples, 2});
         reference_measures(sample(*empirical_, rng), result_.memorization_memorizer);
       });
-    if (target && s_.kl_ode_every > 0) {
-      tasks_.push_back([&] { floors.population_b = kl_pf_ode(*population_, *target, sde_, s_.kl_ode).kl; });
-      tasks_.push_back([&] {
-        const double eps = s_.kl_ode.ode.eps;
-        floors.empirical_b =
-            kl_empirical_floor(*target, seed_.data.col(0), sde_.a(eps), sde_.s(eps), s_.kl.grid.lo, s_.kl.grid.hi).kl;
-      });
+    if (target && s_.kl_ode_every > 0) add_floor_b_tasks(*target, floors);
+    if (target && s_.memorizer_sets > 0 && s_.kl.reference == KlReference::Clean) add_memorizer_tasks(*target, floors);
+  }
+
+  // Definition (b): the perfect learner under the run's prior, and the exact
+  // parts that value is made of; the memorized set's exact density at ε and
+  // its own prior mismatch.
+  void add_floor_b_tasks(const Target& target, OracleFloors& floors) {
+    tasks_.push_back([&] {
+      const KlSummary p = kl_pf_ode(*population_, target, sde_, s_.kl_ode);
+      floors.population_b = p.kl;
+      floors.population_b_error = p.error();
+    });
+    tasks_.push_back([&] {
+      const double eps = s_.kl_ode.ode.eps;
+      floors.smoothing_b = s_.kl_ode.reference == KlReference::Clean
+                               ? kl_smoothing_floor(target, sde_.a(eps), sde_.s(eps), s_.kl.grid)
+                               : 0.0;
+      floors.prior_mismatch_b = kl_prior_mismatch(target, sde_, s_.target_mu + 12.0 * std::sqrt(s_.target_var)).kl;
+    });
+    tasks_.push_back([&] {
+      const double eps = s_.kl_ode.ode.eps;
+      floors.empirical_b =
+          kl_empirical_floor(target, seed_.data.col(0), sde_.a(eps), sde_.s(eps), s_.kl.grid.lo, s_.kl.grid.hi).kl;
+      floors.prior_mismatch_emp_b = kl_prior_mismatch(Vector(seed_.data.col(0)), sde_).kl;
+    });
+  }
+
+  // The memorizer's exact KL (a), KL(p_0 ‖ p_emp,t0), on memorizer_sets
+  // training sets drawn from streams of their own, and the perfect learner's
+  // exact KL(p_0 ‖ p_t0), at kl.t0 and kl.t0_small.
+  void add_memorizer_tasks(const Target& target, OracleFloors& floors) {
+    const auto k = static_cast<std::uint64_t>(seed_.k);
+    for (Index j = 0; j < s_.memorizer_sets; ++j) {
+      Rng rng = Rng::stream(s_.seed, {kStreamData, k, static_cast<std::uint64_t>(j) + 1});
+      memorizer_sets_.push_back(target.sample(s_.n, rng).col(0));
     }
+    const auto at = [&](const KlOptions& kl, double& smoothing, std::vector<double>& sets) {
+      tasks_.push_back([&, t0 = kl.t0, grid = kl.grid] {
+        const double a = sde_.a(t0), s = sde_.s(t0);
+        smoothing = kl_smoothing_floor(target, a, s, grid);
+        for (const auto& d : memorizer_sets_) sets.push_back(kl_empirical_floor(target, d, a, s, grid.lo, grid.hi).kl);
+      });
+    };
+    at(s_.kl, floors.smoothing_a, floors.memorizer_a_sets);
+    if (s_.has_kl_small()) at(s_.kl_small, floors.smoothing_a_small, floors.memorizer_a_small_sets);
   }
 
   // The expensive PF-ODE evaluations first, so both cores stay busy to the end.
@@ -264,7 +302,9 @@ class SeedEvaluation {
       }
       if (snap.kl_b) {
         snap.row.kl_b = snap.b.kl;
+        snap.row.kl_b_error = snap.b.error();
         diag.max_quadrature_error_b = std::max(diag.max_quadrature_error_b, snap.b.quadrature_error);
+        diag.max_solver_error_b = std::max(diag.max_solver_error_b, snap.b.solver_error);
         diag.ode_steps += snap.b.ode_steps;
         diag.ode_rejected_steps += snap.b.ode_rejected_steps;
       }
@@ -306,6 +346,7 @@ class SeedEvaluation {
   const Sde& sde_;
   std::vector<Snapshot> snaps_;
   Vector log_emp_a_, log_emp_small_;
+  std::vector<Vector> memorizer_sets_;  // the training sets of add_memorizer_tasks
   Matrix fresh_reference_, fresh_samples_;
   bool with_baseline_ = false;
   std::unique_ptr<ScoreModel> population_, empirical_;

@@ -29,6 +29,10 @@ OptionTable<S> make_table() {
   t.add("data.file", [](S& s) -> auto& { return s.data_file; },
         "train on the points of this .csv or .npy file (any dimension) instead of data.n samples of the target; "
         "without a target density no KL is computed, the memorization of samples is");
+  t.add("data.from_target", [](S& s) -> auto& { return s.data_from_target; },
+        "with data.file: its points are samples of the target (target.mu, target.var), e.g. a run's "
+        "train-seed-K.npy; KL and the oracle floors are then measured against the target on the file's training "
+        "set (1-D files only)");
   t.add("target.mu", [](S& s) -> auto& { return s.target_mu; },
         "modes at -mu and +mu: the target is ½N(-mu, var) + ½N(mu, var)", {.min = 0.0, .min_exclusive = true});
   t.add("target.var", [](S& s) -> auto& { return s.target_var; }, "variance of each mode",
@@ -46,6 +50,11 @@ OptionTable<S> make_table() {
         "0.019-0.030, ~1000 times the perfect learner's 2.6e-5. Always the fine method; the grid's nodes are "
         "raised where s(t0_small) would span fewer than 6",
         {.min = 0.0, .max = 1.0, .max_exclusive = true});
+  t.add("kl.memorizer_sets", [](S& s) -> auto& { return s.memorizer_sets; },
+        "training sets per seed, besides the seed's own, on which the exact KL (a) of a model that memorized them "
+        "is computed (KL(p_0 || p_emp,t0) by quadrature, ~3 ms each) at kl.t0 and kl.t0_small: the "
+        "memorizer-to-perfect-learner ratio with a 95% interval over all of them (0: off)",
+        {.min = 0, .max = 1e5});
   t.add("kl.ode.every", [](S& s) -> auto& { return s.kl_ode_every; },
         "KL (b), the PF-ODE density, every this many epochs (0: never)", {.min = 0});
   t.include(kl_ode_options(), [](S& s) -> auto& { return s.kl_ode; });
@@ -145,7 +154,14 @@ void complete_training_study_settings(TrainingStudySettings& s) {
     require(s.train.trainer.loss == LossKind::Empirical,
             "train.loss = population draws fresh samples from the target, which data.file = '" + s.data_file +
                 "' does not have: use train.loss = empirical");
+    if (s.data_from_target) {
+      require(s.data->cols() == 1, "data.from_target = true: the target is 1-D, but data.file = '" + s.data_file +
+                                       "' has " + std::to_string(s.data->cols()) + " columns");
+      s.n = s.data->rows();
+    }
   }
+  require(!s.data_from_target || !s.data_file.empty(),
+          "data.from_target = true needs data.file (the points drawn from the target)");
   check_kl(s, T);
   std::sort(s.plot_epochs.begin(), s.plot_epochs.end());
   s.snapshot_epochs.clear();

@@ -283,6 +283,51 @@ TEST(TrainingStudy, KlOfTheOdeDensityIsEvaluatedOnItsOwnSchedule) {
   EXPECT_GT(r.rows[20].kl_b, 0.0);
   EXPECT_GT(r.floors.empirical_b, r.floors.population_b);  // the memorized set is far from the target
   EXPECT_GT(r.diagnostics.ode_steps, 0);
+  // Every KL (b) carries its error estimate.
+  for (const auto& row : r.rows) EXPECT_EQ(std::isfinite(row.kl_b_error), std::isfinite(row.kl_b)) << row.epoch;
+  EXPECT_GT(r.rows[20].kl_b_error, 0.0);
+  EXPECT_GT(r.diagnostics.max_solver_error_b, 0.0);
+}
+
+// No training and no sampling: only the floors of the untrained model.
+Config floors_only_config() {
+  Config config = short_config();
+  for (const char* a : {"train.epochs=0", "plot.epochs=0", "memorization.every=0"}) config.set_from_assignment(a);
+  return config;
+}
+
+TEST(TrainingStudy, ThePerfectLearnersKlBIsItsPriorMismatchNotTheSmoothingFloor) {
+  // Gaussian prior: the exact score's PF-ODE output is KL(p_T ‖ N(0, s(T)²))
+  // = 0.0024953 from p_ε, and p_ε only 2.5e-11 from p_0. With the exact prior
+  // the value is the smoothing floor, within its error estimate.
+  Config config = floors_only_config();
+  config.set("kl.ode.every", "1");
+  const SeedResult g = run_training_study(training_study_settings(config), 0);
+  ASSERT_FALSE(g.failure) << *g.failure;
+  EXPECT_NEAR(g.floors.prior_mismatch_b, 0.0024953, 5e-7);
+  EXPECT_NEAR(g.floors.smoothing_b, 2.5e-11, 1e-11);
+  EXPECT_NEAR(g.floors.population_b, g.floors.prior_mismatch_b + g.floors.smoothing_b, g.floors.population_b_error);
+  EXPECT_GT(g.floors.prior_mismatch_emp_b, 0.0);
+  config.set("kl.ode.prior", "exact");
+  const SeedResult e = run_training_study(training_study_settings(config), 0);
+  EXPECT_LE(std::abs(e.floors.population_b - e.floors.smoothing_b), e.floors.population_b_error);
+  EXPECT_EQ(e.floors.prior_mismatch_b, g.floors.prior_mismatch_b);
+}
+
+TEST(TrainingStudy, TheMemorizerSetsGiveExactKlsOfMemorizedSetsFromTheirOwnStreams) {
+  Config config = floors_only_config();
+  config.set("kl.memorizer_sets", "3");
+  const SeedResult r = run_training_study(training_study_settings(config), 0);
+  ASSERT_FALSE(r.failure) << *r.failure;
+  ASSERT_EQ(r.floors.memorizer_a_sets.size(), 3u);
+  ASSERT_EQ(r.floors.memorizer_a_small_sets.size(), 3u);
+  // The perfect learner's exact floor is what its score integration gives.
+  EXPECT_NEAR(r.floors.smoothing_a, r.floors.population_a, 1e-7);
+  // Three different training sets, none of them the seed's own.
+  EXPECT_NE(r.floors.memorizer_a_sets[0], r.floors.memorizer_a_sets[1]);
+  for (double v : r.floors.memorizer_a_sets) EXPECT_NE(v, r.floors.empirical_a);
+  // Each near the seed's own memorizer (same law of training sets), far above the perfect learner at t0_small.
+  for (double v : r.floors.memorizer_a_small_sets) EXPECT_GT(v, 100.0 * r.floors.smoothing_a_small);
 }
 
 TEST(TrainingStudy, TheMemorizersSamplesAreCloserToTheTrainingSetThanFreshSamples) {

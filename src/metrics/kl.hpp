@@ -45,6 +45,12 @@ struct KlSummary {
   // Gauss–Kronrod error estimate of log q_j (the Riemann sum's own error is
   // not estimated).
   double quadrature_error = 0.0;
+  // (b) only: the PF-ODE solver's share of the error, estimated by solving
+  // again with tolerances kSolverCheckFactor times tighter (see kl_pf_ode).
+  double solver_error = 0.0;
+  // Everything known about how far kl may be from the exact KL of this
+  // quadrature's densities: the quadrature and, for (b), the solver estimate.
+  double error() const { return quadrature_error + solver_error; }
   Index evaluations = 0;  // score (and, for (b), divergence) evaluations of single points
   Index ode_steps = 0;    // (b): accepted steps summed over chunks
   Index ode_rejected_steps = 0;
@@ -133,10 +139,39 @@ struct KlPfOdeOptions {
 const OptionTable<KlOptions>& kl_options();
 const OptionTable<KlPfOdeOptions>& kl_ode_options();
 
+// How much tighter the second solve of kl_pf_ode is. The global error of an
+// adaptive Dormand–Prince solve shrinks about in proportion to its
+// tolerances, so KL_tol - KL_tight ≈ (1 - factor) × the error of KL_tol.
+inline constexpr double kSolverCheckFactor = 0.1;
+// The check runs on every other node, whose chunks of the batched solve
+// differ from the full grid's, so it can miss part of the full grid's error
+// (on the population oracle by up to 1.7 times); solver_error is this many
+// times the difference. Measured on the population oracle (VE, exact prior,
+// tolerances 1e-3 ... 1e-7) the true deviation is 0.29-0.39 of it.
+inline constexpr double kSolverErrorSafety = 3.0;
+
 // Definition (b): KL(p_ref ‖ p_ε) with p_ε the PF-ODE's output density at the
 // grid nodes (likelihood/pf_ode.hpp). Needs a 1-D target and a model with an
-// exact divergence.
+// exact divergence. Besides the Richardson quadrature_error it estimates the
+// solver's error: log p_ε is computed again on every other node with
+// tolerances kSolverCheckFactor times tighter, and solver_error is
+// kSolverErrorSafety times the change of the step-2h Simpson KL divided by
+// (1 - kSolverCheckFactor). That second solve costs about 0.8 times the first.
 KlSummary kl_pf_ode(const ScoreModel& model, const Target& target, const Sde& sde, const KlPfOdeOptions& options = {});
+
+// The prior mismatch of definition (b): KL(p_T ‖ N(0, prior_std²)) between a
+// density's law at the SDE's end time T and the SDE's Gaussian prior, by
+// Simpson on a grid that spans p_T and the prior with step ≤ s(T)/16. The
+// PF-ODE is invertible, so the output of the exact score's PF-ODE started
+// from the Gaussian prior is exactly this far (in KL) from p_ε: with
+// kl.ode.prior = gaussian a perfect learner's KL (b) is this mismatch, up to
+// the tiny smoothing floor KL(p_0 ‖ p_ε).
+// For the target: p_T = its law at (a(T), s(T)); `reach` bounds the clean
+// target's bulk (|x| <= reach holds all but a negligible mass).
+KlGridSummary kl_prior_mismatch(const Target& target, const Sde& sde, double reach);
+// For the training set (1-D data): p_T = (1/n) Σ N(a(T) x_i, s(T)²), the law
+// at T of the memorized set, which its PF-ODE would need as prior.
+KlGridSummary kl_prior_mismatch(const Vector& data, const Sde& sde);
 
 // KL(p_0 ‖ p_(a,s)) between the clean target and its law at (a, s), by
 // Simpson on the grid: the smoothing floor of a perfect learner.

@@ -154,6 +154,22 @@ TEST(KlEmpiricalFloor, MatchesTheMixtureDensityAndConvergesAtSmallS) {
   EXPECT_GT(k.kl, 1.0);  // a comb of 200 narrow bumps is far from p_0
 }
 
+TEST(KlEmpiricalFloor, EqualsTheEmpiricalOraclesScoreIntegratedKl) {
+  // The memorizer's definition-(a) KL integrates the exact empirical score,
+  // so it is KL(p_0 ‖ p_emp,t0) by quadrature: the memorizer ratio over many
+  // training sets is computed this way, without score integration.
+  Fixture f;
+  const Matrix data = f.training_set(1000);
+  const auto oracle = make_empirical_oracle(data, f.sde);
+  for (double t0 : {0.065, 0.01}) {
+    KlOptions o;
+    o.t0 = t0;
+    const double integrated = kl_score_integrated(*oracle, *f.target, *f.sde, o).kl;
+    const double direct = kl_empirical_floor(*f.target, data.col(0), f.sde->a(t0), f.sde->s(t0)).kl;
+    EXPECT_NEAR(direct, integrated, 1e-6 * integrated) << t0;
+  }
+}
+
 TEST(KlEmpiricalFloor, IsFarAboveThePopulationFloorAtTheSmallerT0) {
   // The reason for kl.t0_small (THEORY.md §5): at t0 = 0.065 the memorized
   // model's KL is ~5 times the perfect learner's, at t0 = 0.01 ~1000 times,
@@ -287,6 +303,82 @@ TEST(KlPfOde, GaussianPriorCostsALittle) {
   const KlSummary k = kl_pf_ode(*f.oracle, *f.target, *f.sde);
   EXPECT_EQ(k.prior, "gaussian");
   EXPECT_NEAR(k.kl, 0.002495, 1e-5);
+}
+
+TEST(KlPfOde, ExactPriorValueIsTheSmoothingFloorWithinItsOwnErrorEstimate) {
+  // The exact-prior (b) value of a perfect learner is KL(p_0 ‖ p_ε) ≈ 2.5e-11;
+  // the solve returns a few 1e-7 either side of it. The reported error
+  // (quadrature + solver) must cover that deviation, or a reader would take
+  // a negative "KL" for a number.
+  Fixture f;
+  const KlSummary k = kl_pf_ode(*f.oracle, *f.target, *f.sde, f.exact_prior());
+  const double floor = kl_smoothing_floor(*f.target, 1.0, f.sde->s(1e-5));
+  EXPECT_GT(k.solver_error, 0.0);
+  EXPECT_LE(std::abs(k.kl - floor), k.error());
+  EXPECT_LT(k.error(), 1e-5);  // and the estimate is not vacuous
+}
+
+TEST(KlPfOde, ErrorEstimateCoversTheDeviationAtEveryTolerance) {
+  // Exact prior: the exact value is the smoothing floor. Measured, the
+  // deviation is 0.29-0.39 of the estimate at tolerances 1e-3 ... 1e-7.
+  Fixture f;
+  const double floor = kl_smoothing_floor(*f.target, 1.0, f.sde->s(1e-5));
+  for (double tol : {1e-3, 1e-4, 1e-5, 1e-6, 1e-7}) {
+    KlPfOdeOptions o = f.exact_prior();
+    o.ode.rtol = o.ode.atol = tol;
+    const KlSummary k = kl_pf_ode(*f.oracle, *f.target, *f.sde, o);
+    EXPECT_LE(std::abs(k.kl - floor), k.error()) << "tol " << tol;
+  }
+}
+
+TEST(KlPfOde, SolverErrorShrinksWithTheTolerances) {
+  Fixture f;
+  KlPfOdeOptions loose = f.exact_prior(), tight = f.exact_prior();
+  loose.ode.rtol = loose.ode.atol = 1e-4;
+  tight.ode.rtol = tight.ode.atol = 1e-8;
+  const double floor = kl_smoothing_floor(*f.target, 1.0, f.sde->s(1e-5));
+  const KlSummary a = kl_pf_ode(*f.oracle, *f.target, *f.sde, loose);
+  const KlSummary b = kl_pf_ode(*f.oracle, *f.target, *f.sde, tight);
+  EXPECT_GT(a.solver_error, 100.0 * b.solver_error);
+  EXPECT_LE(std::abs(a.kl - floor), a.error());
+  EXPECT_LE(std::abs(b.kl - floor), b.error() + 1e-9);
+}
+
+TEST(KlPriorMismatch, GaussianTargetMatchesTheClosedForm) {
+  // p_0 = N(m, v): p_T = N(a m, a² v + s²) against N(0, σ²), with
+  // KL(N(μ1, v1) ‖ N(0, v2)) = ½ (v1/v2 + μ1²/v2 - 1 + log(v2/v1)).
+  const auto target = std::make_shared<GaussianMixture>(Vector::Ones(1), Matrix::Constant(1, 1, 2.0),
+                                                        Matrix::Constant(1, 1, 0.5));
+  for (const std::shared_ptr<const Sde>& sde :
+       {std::shared_ptr<const Sde>(std::make_shared<VeSde>(25.0)), std::shared_ptr<const Sde>(std::make_shared<VpSde>())}) {
+    const double T = sde->T(), a = sde->a(T), s = sde->s(T), v2 = sde->prior_std() * sde->prior_std();
+    const double v1 = a * a * 0.5 + s * s, mu1 = a * 2.0;
+    const double exact = 0.5 * (v1 / v2 + mu1 * mu1 / v2 - 1.0 + std::log(v2 / v1));
+    const KlGridSummary k = kl_prior_mismatch(*target, *sde, 2.0 + 12.0 * std::sqrt(0.5));
+    EXPECT_NEAR(k.kl, exact, 1e-10 + 1e-8 * exact);
+    EXPECT_LT(k.quadrature_error, 1e-10 + 1e-6 * exact);
+  }
+}
+
+TEST(KlPriorMismatch, PerfectLearnerWithTheGaussianPriorScoresThePriorMismatch) {
+  // The PF-ODE is invertible: from N(0, s(T)²) instead of p_T, the exact
+  // score's output is KL(p_T ‖ N(0, s(T)²)) = 0.0024953 from p_ε, and p_ε is
+  // only 2.5e-11 from p_0 (the smoothing floor).
+  Fixture f;
+  const KlSummary k = kl_pf_ode(*f.oracle, *f.target, *f.sde);
+  const KlGridSummary m = kl_prior_mismatch(*f.target, *f.sde, 3.0 + 12.0);
+  EXPECT_NEAR(m.kl, 0.0024953, 5e-7);
+  EXPECT_NEAR(k.kl, m.kl + kl_smoothing_floor(*f.target, 1.0, f.sde->s(1e-5)), k.error() + m.quadrature_error);
+}
+
+TEST(KlPriorMismatch, OfATrainingSetAtOnePointIsTheGaussianClosedForm) {
+  // n copies of x0: p_emp,T = N(a x0, s²).
+  const auto sde = std::make_shared<VeSde>(25.0);
+  const double T = sde->T(), a = sde->a(T), s = sde->s(T), v2 = sde->prior_std() * sde->prior_std();
+  const double exact = 0.5 * (s * s / v2 + a * a * 9.0 / v2 - 1.0 + std::log(v2 / (s * s)));
+  const KlGridSummary k = kl_prior_mismatch(Vector::Constant(10, 3.0), *sde);
+  EXPECT_NEAR(k.kl, exact, 1e-10 + 1e-8 * exact);
+  EXPECT_THROW(kl_prior_mismatch(Vector(), *sde), ConfigError);
 }
 
 TEST(Kl, IdenticalForOneAndTwoThreads) {

@@ -24,4 +24,12 @@ std::string format_pm(double value, double half_width, int digits) {
   return format_significant(value, digits) + " ± " + format_significant(half_width, 2);
 }
 
+std::string format_with_error(double value, double error, int digits) {
+  if (!std::isfinite(value)) return "-";
+  if (!std::isfinite(error)) return format_significant(value, digits);
+  const std::string e = format_significant(error, 2);
+  if (!(value > error)) return "< " + e + " (zero within its error estimate)";
+  return format_significant(value, digits) + " (error estimate " + e + ")";
+}
+
 }  // namespace diffgen

@@ -21,4 +21,11 @@ std::string format_pm(const Spread& s, int digits = 3);
 // estimate's); the value alone when the half-width is not finite.
 std::string format_pm(double value, double half_width, int digits = 3);
 
+// A computed value with its numerical error estimate (quadrature, solver),
+// not a spread: "0.002495 (error estimate 1.1e-06)". A value not above its
+// error estimate is not a number diffgen can vouch for, so it reads
+// "< 1.1e-06 (zero within its error estimate)"; a negative KL from solver
+// error is never printed. "-" for a non-finite value.
+std::string format_with_error(double value, double error, int digits = 4);
+
 }  // namespace diffgen

@@ -79,5 +79,17 @@ TEST(FormatPm, AnyIntervalByItsHalfWidth) {
   EXPECT_EQ(format_pm(kNaN, 0.1), "-");
 }
 
+TEST(FormatWithError, AValueAboveItsErrorIsShownWithIt) {
+  EXPECT_EQ(format_with_error(0.0024947, 1.14e-6), "0.002495 (error estimate 1.1e-06)");
+  EXPECT_EQ(format_with_error(0.5, std::numeric_limits<double>::quiet_NaN()), "0.5");
+  EXPECT_EQ(format_with_error(std::numeric_limits<double>::quiet_NaN(), 1e-6), "-");
+}
+
+TEST(FormatWithError, AValueWithinItsErrorIsNeverPrintedAsANumber) {
+  // The exact-prior perfect learner's (b): -3.5e-7 computed, 1.1e-6 error.
+  EXPECT_EQ(format_with_error(-3.5e-7, 1.14e-6), "< 1.1e-06 (zero within its error estimate)");
+  EXPECT_EQ(format_with_error(1e-6, 1.14e-6), "< 1.1e-06 (zero within its error estimate)");
+}
+
 }  // namespace
 }  // namespace diffgen
