@@ -25,13 +25,14 @@ TEST_F(EarlyStopping, WritesEveryOutput) {
   ASSERT_EQ(r.code, 0) << r.all();
   for (const char* f :
        {"config.toml", "metrics.csv", "densities.csv", "summary.json", "report.md", "plots/kl.png",
-        "plots/densities.png", "plots/loss.png", "plots/kl_small.png", "plots/weights.png", "plots/memorization.png"})
+        "plots/densities.png", "plots/loss.png", "plots/kl_small.png", "plots/weights.png", "plots/memorization.png",
+                        "train-seed-0.npy"})
     EXPECT_TRUE(fs::exists(out / f)) << f;
   const std::string csv = read_file(out / "metrics.csv");
   // The columns from before the memorization measures keep their names and places.
   EXPECT_EQ(csv.substr(0, csv.find('\n')),
             "seed,epoch,steps,train_loss,kl_a,kl_b,memorized_fraction,nn_distance,kl_a_small,kl_emp_a,kl_emp_a_small,"
-            "weight_right,memorized_baseline,nn_distance_fresh,closer_to_train");
+            "weight_right,memorized_baseline,nn_distance_fresh,closer_to_train,kl_b_error");
   // Epochs 0..30: 31 rows of data plus the header.
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 32);
   const std::string summary = read_file(out / "summary.json");

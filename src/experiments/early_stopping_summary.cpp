@@ -199,7 +199,15 @@ Json early_stopping_summary(const std::vector<SeedResult>& seeds, const Training
   } else {
     summary["kl"] = def.no_kl;
   }
-  if (with_b) summary["kl_b"] = definition_json(seeds, &StudyRow::kl_b, def.kl_b);
+  if (with_b) {
+    summary["kl_b"] = definition_json(seeds, &StudyRow::kl_b, def.kl_b);
+    // Each value's own estimate is kl_b_error in metrics.csv; here the largest.
+    double largest = 0.0;
+    for (const auto& sr : seeds)
+      for (const auto& row : sr.rows)
+        if (std::isfinite(row.kl_b_error)) largest = std::max(largest, row.kl_b_error);
+    summary["kl_b"]["largest_error_estimate"] = largest;
+  }
   if (s.memorization_every > 0) summary["memorization"] = memorization_json(seeds, s, n);
   if (exact) summary["memorization_reading"] = memorization_reading(seeds, s).json;
   summary["diagnostics"] = diagnostics_json(seeds, s, warnings);

@@ -160,6 +160,7 @@ TEST(EarlyStoppingRun, SavesEachTrainingSetAndARerunOnItReproducesTheFloors) {
     return Json::parse(read_text_file(dir / "summary.json"));
   };
   const Json first = run(temp.path() / "a", {}, 2);
+  EXPECT_GT(first["kl_b"]["largest_error_estimate"].get<double>(), 0.0);
   // Each seed's training set, as the run drew it.
   ASSERT_TRUE(fs::exists(temp.path() / "a" / "train-seed-1.npy"));
   const fs::path saved = temp.path() / "a" / "train-seed-0.npy";

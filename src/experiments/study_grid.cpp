@@ -138,7 +138,6 @@ const Columns<StudyRow>& study_columns() {
     c.number("train_loss", &StudyRow::train_loss);
     c.number("kl_a", &StudyRow::kl_a);
     c.number("kl_b", &StudyRow::kl_b);
-    c.number("kl_b_error", &StudyRow::kl_b_error);
     c.number("memorized_fraction", &StudyRow::memorized_fraction);
     c.number("nn_distance", &StudyRow::nn_distance);
     c.number("kl_a_small", &StudyRow::kl_a_small);
@@ -148,6 +147,8 @@ const Columns<StudyRow>& study_columns() {
     c.number("memorized_baseline", &StudyRow::memorized_baseline);
     c.number("nn_distance_fresh", &StudyRow::nn_distance_fresh);
     c.number("closer_to_train", &StudyRow::closer_to_train);
+    // Added after the others, so that earlier columns keep their places.
+    c.number("kl_b_error", &StudyRow::kl_b_error);
     return c;
   }();
   return columns;
