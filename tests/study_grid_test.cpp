@@ -14,8 +14,6 @@ namespace {
 using ModeShift = E2eTest;
 using Capacity = E2eTest;
 
-
-
 const std::string kShortModeShift =
     "run mode-shift --quiet --set distances=2,8 --set train.epochs=20 --set kl.every=5 --set kl.ode.every=10 "
     "--set plot.epochs=0,20 --seeds 2";
@@ -38,6 +36,32 @@ TEST_F(ModeShift, WritesEveryOutputTheSameForOneAndTwoThreads) {
     EXPECT_NE(summary.find(key), std::string::npos) << key;
   fs::remove_all(a);
   fs::remove_all(b);
+}
+
+// The growth exponent of the best KL (a) in d is fitted per seed, so it has a
+// 95% interval over the seeds, and every output words the claim by it.
+TEST_F(ModeShift, GrowthExponentHasAnIntervalOverSeedsInEveryOutput) {
+  const fs::path o = dir_ / "ms-growth";
+  const Result r = diffgen(kShortModeShift + " --out " + o.string());
+  ASSERT_EQ(r.code, 0) << r.all();
+  const auto summary = nlohmann::json::parse(read_file(o / "summary.json"));
+  ASSERT_TRUE(summary.at("growth_exponent_best_kl_a").is_object()) << summary.dump(2);
+  const auto& g = summary["growth_exponent_best_kl_a"];
+  EXPECT_EQ(g.at("count"), 2);
+  ASSERT_EQ(g.at("per_seed").size(), 2u);
+  const double s0 = g["per_seed"][0], s1 = g["per_seed"][1], mean = g.at("mean"), ci = g.at("ci95");
+  EXPECT_NEAR(mean, (s0 + s1) / 2, 1e-12);
+  // Two seeds: t(0.975, 1) · |s0 - s1| / 2.
+  EXPECT_NEAR(ci, 12.706204736174698 * std::abs(s0 - s1) / 2, 1e-9 * (1 + ci));
+  const std::string reading = g.at("reading");
+  EXPECT_FALSE(reading.empty());
+  const std::string report = read_file(o / "report.md");
+  EXPECT_NE(report.find(reading), std::string::npos) << report;
+  EXPECT_NE(report.find("per seed:"), std::string::npos) << report;
+  const std::string csv = read_file(o / "growth_exponent.csv");
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), "seed,exponent,distances_fitted");
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 3);
+  fs::remove_all(o);
 }
 
 TEST_F(ModeShift, RefusesSettingsItOwnsAndBadDistances) {

@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "core/error.hpp"
+#include "experiments/mode_shift_growth.hpp"
 #include "experiments/report_templates.hpp"
 #include "experiments/study_grid.hpp"
 #include "report/spread.hpp"
@@ -41,18 +42,11 @@ double mean_weight_error(const SeedResult& s) {
   return count > 0 ? sum / count : kNaN;
 }
 
-// Least-squares slope of log(mean best KL (a)) against log d: Theorem 2 bounds
-// the best KL by a polynomial in d.
-double growth_exponent(const std::vector<double>& distances, const std::vector<double>& best_mean) {
-  double sx = 0, sy = 0, sxx = 0, sxy = 0;
-  int n = 0;
-  for (std::size_t v = 0; v < distances.size(); ++v) {
-    if (!(best_mean[v] > 0)) continue;
-    const double x = std::log(distances[v]), y = std::log(best_mean[v]);
-    sx += x, sy += y, sxx += x * x, sxy += x * y, ++n;
-  }
-  if (n >= 2 && n * sxx - sx * sx > 0) return (n * sxy - sx * sy) / (n * sxx - sx * sx);
-  return kNaN;
+// The fit of the seed-mean curve, whose interval (when it has one) comes
+// from the scatter about the line over distances, not from the seeds.
+std::string seed_mean_fit_text(const PowerFit& f) {
+  if (!std::isfinite(f.slope_ci95)) return format_pm(f.slope, kNaN, 2) + " (no interval: fewer than 3 distances)";
+  return format_pm(f.slope, f.slope_ci95, 2) + " (an interval from the regression's residuals over the distances)";
 }
 
 // Per distance, the spreads over seeds the summary, table and plots show.
@@ -122,22 +116,20 @@ class ModeShiftStudy final : public StudyGrid {
     for (std::size_t v = 0; v < results.size(); ++v) ds.push_back(summarize(distances_[v], results[v]));
     const TrainingStudySettings& s0 = variants().front().settings;
     Json per = Json::array(), failures = Json::array();
-    std::vector<double> best_mean;
-    for (const auto& d : ds) {
-      per.push_back(distance_json(d));
-      best_mean.push_back(d.best_a.mean);
-    }
+    for (const auto& d : ds) per.push_back(distance_json(d));
     for (std::size_t v = 0; v < results.size(); ++v)
       for (const auto& s : results[v])
         if (s.failure)
           failures.push_back({{"distance", distances_[v]}, {"seed", s.seed_index}, {"epoch", s.failed_epoch},
                               {"message", *s.failure}});
-    const double growth = growth_exponent(distances_, best_mean);
+    // Theorem 2's polynomial in d, fitted per seed: the spread of the seeds'
+    // exponents is what says whether the best KL grows.
+    const SeedSlopes growth = fit_best_kl_growth(distances_, results);
+    write_growth_csv(growth, out);
     out.json("summary.json",
              {{"experiment", "mode-shift"}, {"seeds", seeds()}, {"epochs", s0.train.epochs}, {"n", s0.n},
               {"kl_a", fmt::format("score-integrated density at t0 = {}, against the clean target", s0.kl.t0)},
-              {"distances", per}, {"growth_exponent_best_kl_a", std::isfinite(growth) ? Json(growth) : Json(nullptr)},
-              {"failures", failures}});
+              {"distances", per}, {"growth_exponent_best_kl_a", growth_json(growth)}, {"failures", failures}});
     add_plots(results, ds, out);
     out.render_plots();
     const Table table = summary_table(ds, s0.kl_ode_every > 0);
@@ -147,13 +139,29 @@ class ModeShiftStudy final : public StudyGrid {
                 {"lr", format_double(s0.train.trainer.optimizer.lr)}, {"batch", s0.train.trainer.batch_size},
                 {"hidden", s0.model.mlp.hidden}, {"seeds", seeds()}, {"plural", seeds() > 1 ? "s" : ""},
                 {"table", table.to_markdown()}, {"t0", format_double(s0.kl.t0)},
-                {"growth", std::isfinite(growth) ? fmt::format("{:.2f}", growth) : "(undefined)"},
+                {"growth", growth_exponent_text(growth)}, {"growth_per_seed", growth_per_seed_text(growth)},
+                {"growth_reading", growth_reading(growth)},
+                {"growth_of_mean", seed_mean_fit_text(growth.of_mean)},
                 {"failures", failures.size()}, {"failed", !failures.empty()}});
-    out.terminal(table.to_text() + "\n");
+    out.terminal(table.to_text() + fmt::format("\nbest KL (a) against d: exponent {} (per seed: {}): {}\n",
+                                               growth_exponent_text(growth), growth_per_seed_text(growth),
+                                               growth_reading(growth)));
     report_failures(results, out);
   }
 
  private:
+  // growth_exponent.csv: one row per seed, its exponent (missing when the
+  // seed is left out) and the distances its fit used.
+  static void write_growth_csv(const SeedSlopes& growth, RunWriter& out) {
+    CsvTable t({"seed", "exponent", "distances_fitted"});
+    t.allow_missing("exponent");
+    for (std::size_t k = 0; k < growth.per_seed.size(); ++k) {
+      const PowerFit& f = growth.per_seed[k];
+      t.add_row({k, CsvCell::finite_or_missing(f.skipped == 0 ? f.slope : kNaN), f.points});
+    }
+    out.csv("growth_exponent.csv", t);
+  }
+
   static Table summary_table(const std::vector<DistanceSummary>& ds, bool with_b) {
     Table table({"distance", "best KL (a)", "epoch of best", "final KL (a)", "best KL (b)", "weight at best",
                  "final weight", "mean |w - 1/2|", "floor (a) emp."});
