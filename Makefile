@@ -31,7 +31,7 @@ bench: build
 # takes longer than CI allows; the same code runs sanitized in each
 # experiment's in-process tests, and the slow tests run in `make test`.
 test-sanitize: setup
-	@cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDIFFGEN_SANITIZE=ON >/dev/null
+	@cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDIFFGEN_SANITIZE=ON -DDIFFGEN_BENCH=OFF >/dev/null
 	@cmake --build build-sanitize -j $(JOBS)
 	ctest --test-dir build-sanitize --output-on-failure -j $(JOBS) -LE slow
 

@@ -66,6 +66,13 @@ FORMAT_CASES = [
     (rt.format_double, (1e15,), "1000000000000000"),
     (rt.format_double, (1e16,), "1e+16"),
     (rt.format_double, (16,), "16"),
+    # ratio_pm's plain numbers (oracle_floors.cpp, tested there on "1280 ± ")
+    (rt.plain, (1366.93, 3), "1370"),
+    (rt.plain, (75.87, 2), "76"),
+    (rt.plain, (5.3859, 3), "5.39"),
+    (rt.plain, (0.26813, 2), "0.27"),
+    (rt.plain, (2.5, 1), "3"),  # std::round: half away from zero
+    (rt.ratio_pm, (spread(1280.0, 150.0, 4),), "1280 ± 150"),
 ]
 
 
