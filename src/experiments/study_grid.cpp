@@ -161,9 +161,10 @@ SeedTable study_seed_table(const SeedResult& result) {
   table.metrics.assign(names.begin() + 2, names.end());  // after epoch and steps
   for (const auto& r : result.rows) {
     table.key_values.push_back({std::to_string(r.epoch)});
+    // In study_columns()'s order (a mismatch is an internal error of the sweep).
     table.values.push_back({r.train_loss, r.kl_a, r.kl_b, r.memorized_fraction, r.nn_distance, r.kl_a_small,
                             r.kl_emp_a, r.kl_emp_a_small, r.weight_right, r.memorized_baseline, r.nn_distance_fresh,
-                            r.closer_to_train});
+                            r.closer_to_train, r.kl_b_error});
   }
   auto epoch_or_nan = [](Index e) { return e < 0 ? kNaN : static_cast<double>(e); };
   const CurveMinimum a = curve_minimum(result.rows, &StudyRow::kl_a);
