@@ -68,9 +68,10 @@ OptionTable<S> make_table() {
         "component are used; 401 and 3201 agree to 1e-10 in Δ_n)",
         {.min = 101, .max = 1e6});
   t.add("density.spacing", [](S& s) -> auto& { return s.density_spacing; },
-        "d = 1 exact output density: grid step as a fraction of the narrowest transition kernel (0.8: relative KL "
-        "errors below 1e-8)",
-        {.min = 0.0, .max = 1.0, .min_exclusive = true});
+        "d = 1 output density: grid step as a fraction of the narrowest transition kernel; the final KL is "
+        "propagated at this spacing and checked at 4/3 of it, and called exact when the interval that holds it "
+        "(the difference of the two, and bounds from the mass the propagation drops) is narrower than 1e-6 of it",
+        {.min = 0.0, .max = 0.75, .min_exclusive = true});
   t.add("fit.min_steps", [](S& s) -> auto& { return s.fit_min_steps; },
         "slopes are fitted by least squares on log-log over the step counts >= this", {.min = 1});
   t.add("threshold", [](S& s) -> auto& { return s.threshold; }, "the KL level for \"steps needed\" (summary and report)",
