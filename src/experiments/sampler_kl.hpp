@@ -1,8 +1,9 @@
 // `diffgen run sampler-kl`: Reeves & Pfister 2025 (THEORY.md §9) — how many
 // steps a discrete-time sampler needs. For a two-mode mixture in d = 1 and
 // d = 8, the exact path KL Δ_n between the comparison process and the
-// sampler, its upper bounds and (in d = 1) the exact KL between the final
-// marginals, against the number of steps, for the mean-only and the
+// sampler, its upper bounds and (in d = 1) the KL between the final
+// marginals with an interval that holds it, against the number of steps
+// (d = 8 by its exact reduction to d = 1), for the mean-only and the
 // covariance-matched step, uniform and geometric grids, and estimators of
 // E[X | Y_t] with a known error (exact, exact plus a fixed perturbation, a
 // trained score network). The plan and tasks are sampler_kl.cpp; the report
@@ -153,8 +154,9 @@ void add_sampler_reductions(const SamplerKlSettings& s, std::vector<SamplerRow>&
 // The rows of each series (user grids excluded: one step count each).
 SamplerSeries sampler_series(const std::vector<SamplerRow>& rows);
 
-// A power-law fit of KL final (d = 1, exact values), Δ_n (as reported) or,
-// in d > 1, its Monte Carlo estimate against n over n >= fit.min_steps.
+// A power-law fit against n over n >= fit.min_steps of KL final (d = 1,
+// values known to kKlFitWidth), Δ_n (as reported) or, in d > 1, its Monte
+// Carlo estimate.
 struct SamplerFit {
   SamplerSeriesKey key;
   std::string metric;  // "kl_final" | "delta_n" | "delta_n_monte_carlo"

@@ -120,8 +120,8 @@ void add_sampler_kl_plots(const SamplerKlSettings& s, const std::vector<SamplerR
     grid.title = d == 1 ? "d = 1: KL of the final marginals (solid; values known to 0.1%), path KL Δ_n (dashed), "
                           "grid bound (grey), seed 0"
                         : fmt::format(
-                              "d = {}: path KL Δ_n, exact from the 1-D reduction (points), its Monte Carlo estimate "
-                              "with 95% interval (thin, band), grid bound (grey), seed 0",
+                              "d = {}: path KL Δ_n by the exact 1-D reduction (points), Monte Carlo with 95% "
+                              "interval (thin, band), grid bound (grey)",
                               d);
     for (EstimatorKind est : s.estimators)
       for (GridKind g : s.grids) {

@@ -25,8 +25,8 @@ OptionTable<S> make_table() {
   t.add("target.var", [](S& s) -> auto& { return s.target_var; }, "variance of each mode, per coordinate",
         {.min = 0.0, .min_exclusive = true});
   t.add("dimensions", [](S& s) -> auto& { return s.dimensions; },
-        "dimensions d of the target; d = 1 by quadrature (with the exact final KL), d > 1 by Monte Carlo (path KL and "
-        "bounds with standard errors)",
+        "dimensions d of the target; d = 1 by quadrature (with the final-marginal KL), d > 1: Δ_n exact by reduction "
+        "to d = 1 (when 1 is run) beside its Monte Carlo estimate, bounds by Monte Carlo with standard errors",
         {.min = 1, .max = 64});
   t.add("steps", [](S& s) -> auto& { return s.steps; },
         "numbers of steps n; powers of two share all the work of the largest (the grids are nested)",
@@ -57,8 +57,8 @@ OptionTable<S> make_table() {
   t.add("trained_grids", [](S& s) -> auto& { return s.trained_grids; },
         "grids the trained estimator runs on (of grids, and user for grid.user). Not uniform by default: below its "
         "smallest signal-to-noise ratio the network is queried at its horizon, where its covariance estimate is far "
-        "too large, and on a uniform grid the first, long step then spreads the samples so widely that the exact "
-        "output density costs about 30 CPU-seconds more");
+        "too large, and on a uniform grid the first, long step then spreads the samples so widely that the output "
+        "density costs about 80 CPU-seconds more");
   t.add("mc.samples", [](S& s) -> auto& { return s.mc_samples; },
         "d > 1: Monte Carlo draws (X, N) (even: antithetic pairs), shared by every time, step count, rule and "
         "estimator",
