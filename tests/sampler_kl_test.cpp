@@ -42,14 +42,16 @@ TEST_F(SamplerKl, WritesEveryOutput) {
     EXPECT_TRUE(fs::exists(out / f)) << f;
   const std::string csv = slurp(out / "metrics.csv");
   EXPECT_EQ(csv.substr(0, csv.find('\n')),
-            "seed,dimension,rule,grid,estimator,steps,t_max,delta_max,kl_final,kl_final_exact,kl_final_tail_mass,"
-            "delta_n,delta_n_se,discretization,discretization_se,estimation,estimation_se,bound,bound_se,bound_grid,"
-            "bound_grid_se,mutual_information,mutual_information_se,density_points,delta_n_reduction");
+            "seed,dimension,rule,grid,estimator,steps,t_max,delta_max,kl_final,kl_final_lower,kl_final_error,"
+            "kl_final_exact,kl_final_kind,delta_n,delta_n_se,delta_n_source,delta_n_monte_carlo,"
+            "delta_n_monte_carlo_se,discretization,discretization_se,estimation,estimation_se,bound,bound_se,"
+            "bound_grid,bound_grid_se,mutual_information,mutual_information_se,density_points");
   // d = 1: 2 rules x (exact and perturbed on 2 grids x 3 step counts + the user grid, trained on the geometric
   // grid's 3); d = 2: 2 rules x 2 estimators x 7 (the network is 1-D).
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1 + 2 * (7 + 7 + 3) + 2 * 2 * 7);
-  // d = 2 rows carry the exact value of the 1-D reduction to check the Monte Carlo against.
+  // d = 2 rows report the exact value of the 1-D reduction, with the Monte Carlo estimate beside it.
   EXPECT_NE(csv.find("\n0,2,mean,geometric,exact,16,"), std::string::npos);
+  EXPECT_NE(csv.find(",1-D reduction,"), std::string::npos);
   const std::string summary = slurp(out / "summary.json");
   for (const char* key : {"\"fits\"", "\"slope\"", "\"slope_se\"", "\"steps_measured\"", "\"steps_power_law\"",
                           "\"literature\"", "\"benton_2024\"", "\"chen_2023\"", "\"failures\""})

@@ -326,13 +326,23 @@ OutputDensity output_density(const ConditionalMeanEstimator& f, StepRule rule, c
     const double total = src.h * src.q.sum();
     const Window window = step_window(src, total, grid, k, last, target, o);
     std::vector<Index> kept;  // the sources that carry mass (the last step's give its exact tails)
+    double kept_mass = 0.0;
     for (Index j = 0; j < src.y.size(); ++j)
-      if (src.h * src.q[j] > o.mass_floor * total) kept.push_back(j);
+      if (src.h * src.q[j] > o.mass_floor * total) {
+        kept.push_back(j);
+        kept_mass += src.h * src.q[j];
+      } else {
+        out.dropped_mass += src.h * src.q[j];
+      }
+    // Each kept kernel loses its mass beyond ± kernel_width standard deviations.
+    out.lost_mass += kept_mass * std::erfc(o.kernel_width / std::numbers::sqrt2);
     Density next = scatter_refined(f, rule, grid, k, last, src, kept, window, o, out.kernel_evaluations);
     out.largest_grid = std::max<Index>(out.largest_grid, next.y.size());
-    for (Index j = 0; j < src.y.size(); ++j)
-      if (src.h * src.q[j] <= o.mass_floor * total) out.dropped_mass += src.h * src.q[j];
-    if (last) tail_log_q(src, kept, next, target, grid[steps], o, out);
+    if (last) {
+      out.last_variance = std::numeric_limits<double>::infinity();
+      for (const Index j : kept) out.last_variance = std::min(out.last_variance, src.tr.var[j]);
+      tail_log_q(src, kept, next, target, grid[steps], o, out);
+    }
     src.y.swap(next.y);
     src.q.swap(next.q);
     src.h = next.h;
@@ -341,42 +351,59 @@ OutputDensity output_density(const ConditionalMeanEstimator& f, StepRule rule, c
       src.tr.var.swap(next.tr.var);
     }
   }
+  out.lost_mass += out.dropped_mass;
   out.y = std::move(src.y);
   out.q = std::move(src.q);
   out.h = src.h;
   return out;
 }
 
+namespace {
+
+// The KL integrand p log(p/q) - p + q at q = e^{log_q} (q alone where p = 0).
+double kl_term(double p, double log_p, double log_q) {
+  return p > 0.0 ? p * (log_p - log_q) - p + std::exp(log_q) : std::exp(log_q);
+}
+
+// log(e^a + e^b).
+double log_add(double a, double b) {
+  if (std::isinf(a) && a < 0.0) return b;
+  if (std::isinf(b) && b < 0.0) return a;
+  return std::max(a, b) + std::log1p(std::exp(-std::abs(a - b)));
+}
+
+}  // namespace
+
 FinalKl final_kl(const GaussianMixture& target, const OutputDensity& density) {
   if (target.dim() != 1) throw ConfigError("final KL: the target must be 1-D");
   const double t = density.t_max;
   const Matrix Y = density.y;
-  const Vector p = target.log_density(Y, t, std::sqrt(t)).array().exp();
+  const Vector log_p = target.log_density(Y, t, std::sqrt(t));
   FinalKl out;
-  double kl = 0.0, mass_p = 0.0, mass_q = 0.0;
-  const double q_max = density.q.maxCoeff();
-  // Below this fraction of the peak the propagated tails are not carried
-  // (kernels cut at e^{-w²/2}, nodes dropped below the mass floor), with a
-  // margin of 10^4 for their accumulation over the steps.
-  const double unresolved =
-      kTailMargin * std::max(std::exp(-0.5 * density.kernel_width * density.kernel_width), density.mass_floor);
-  const Index n = p.size();
+  // The mass the propagation lost reaches the last grid through the last
+  // step's kernels, whose densities are at most 1/√(2π v_min): the true q is
+  // between the computed one and the computed one plus this.
+  out.density_gap = density.lost_mass / std::sqrt(2.0 * std::numbers::pi * density.last_variance);
+  const double log_gap = std::log(out.density_gap);
+  double mass_p = 0.0, mass_q = 0.0;
+  const Index n = log_p.size();
   // Nodes where p is below 1e-30 of its peak and q vanished (beyond every
   // kernel's reach) cannot matter; output_density skips their tails too.
-  const double log_p_floor = std::log(p.maxCoeff()) + std::log(1e-30);
+  const double log_p_floor = log_p.maxCoeff() + std::log(1e-30);
   for (Index i = 0; i < n; ++i) {
     const double wt = (i == 0 || i == n - 1) ? 0.5 * density.h : density.h;
-    if (std::isinf(density.log_q[i]) && !(std::log(p[i]) > log_p_floor)) continue;
-    const double pi = p[i], qi = density.q[i];
+    const double lq = density.log_q[i], lp = log_p[i], pi = std::exp(lp);
+    if (std::isinf(lq) && !(lp > log_p_floor)) continue;
     mass_p += wt * pi;
-    mass_q += wt * qi;
-    if (qi < unresolved * q_max) out.target_mass_in_tails += wt * pi;
-    if (pi > 0.0)
-      kl += wt * (pi * (std::log(pi) - density.log_q[i]) - pi + std::exp(density.log_q[i]));
-    else
-      kl += wt * qi;
+    mass_q += wt * density.q[i];
+    // The integrand is convex in q with its minimum at q = p: over [q, q + gap]
+    // it is at least its value at p clamped to the interval and at most the
+    // larger of its values at the ends.
+    const double lq_hi = log_add(lq, log_gap), here = kl_term(pi, lp, lq), there = kl_term(pi, lp, lq_hi);
+    out.kl += wt * here;
+    out.kl_upper += wt * std::max(here, there);
+    out.kl_lower += wt * kl_term(pi, lp, std::clamp(lp, lq, lq_hi));
   }
-  out.kl = kl;
   out.target_mass_outside = std::max(0.0, 1.0 - mass_p);
   out.sampler_mass = mass_q;
   return out;

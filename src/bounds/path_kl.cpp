@@ -108,7 +108,8 @@ GridPlacement place_grids(const Vector& grid, const std::vector<Vector>& grids) 
   return p;
 }
 
-// Per grid: Σ_k g_k (+ controls), ½ Σ δ M(t_k) (+ controls), ½ Σ δ ε², ½ Σ δ (M(t_k) - M(t_{k+1})).
+// Per grid: Σ_k g_k (+ controls), the same sum for the exact estimator under
+// the rule (+ controls), ½ Σ δ ε², ½ Σ δ (M(t_k) - M(t_{k+1})).
 struct Accumulators {
   std::vector<Vector> delta, disc, est, grid_bound;
   Index clipped = 0;
@@ -280,6 +281,27 @@ Vector step_terms(const NodeInputs& in, double delta, double t, NodeWork& w) {
   return gk;
 }
 
+// g_k of the exact estimator under the rule, one value per observation: the
+// rule's own discretization term. Mean-only: ½ δ tr Σ*; covariance-matched
+// (e = 0, Σ = Σ*): ½ log det(I + δ Σ*).
+Vector exact_step_terms(const NodeInputs& in, double delta, double t, NodeWork& w) {
+  const NodeData& nd = w.nd;
+  if (!in.covariance) return 0.5 * delta * nd.trace;
+  const Index P = w.Y.rows(), d = in.d;
+  Vector gk(P);
+  for (Index r = 0; r < P; ++r) {
+    const double* c = w.cov_exact.row(r).data();
+    for (Index i = 0; i < d * d; ++i) w.work[i] = delta * c[i];
+    for (Index i = 0; i < d; ++i) w.work[i * d + i] += 1.0;
+    if (!cholesky(w.work.data(), d))
+      throw NumericalError(fmt::format("path KL: I + δ Cov(X | Y_t) is not positive definite at t = {}", t));
+    double log_det = 0.0;
+    for (Index i = 0; i < d; ++i) log_det += 2.0 * std::log(w.work[i * d + i]);
+    gk[r] = 0.5 * log_det;
+  }
+  return gk;
+}
+
 // Adds a per-observation vector into a grid's accumulator.
 void add_observations(const NodeInputs& in, const NodeData& nd, Vector& into, const Vector& v, double scale) {
   if (in.quadrature)
@@ -306,14 +328,16 @@ void accumulate_node(const NodeInputs& in, Index j, double t, const std::vector<
     if (k == n) continue;
     const double delta = g[k + 1] - g[k];
     out[l].eps2[k] = eps2_here;
-    add_observations(in, nd, acc.disc[l], nd.trace, 0.5 * delta);
+    add_observations(in, nd, acc.disc[l], exact_step_terms(in, delta, t, w), 1.0);
     add_observations(in, nd, acc.grid_bound[l], nd.trace, 0.5 * delta);
     add_observations(in, nd, acc.est[l], nd.err2, 0.5 * delta);
     add_observations(in, nd, acc.delta[l], step_terms(in, delta, t, w), 1.0);
     if (!in.quadrature && in.covariance && t > 0.0 && in.options.control_variate) {
-      // The zero-mean control ¼ δ² (tr Σ*² + dm/dt) along each draw's path.
+      // The zero-mean control ¼ δ² (tr Σ*² + dm/dt) along each draw's path
+      // (the discretization term is the same rule's, and takes it too).
       w.contrib = 0.25 * delta * delta * (nd.trace_sq + in.slope.col(j));
       acc.delta[l] += w.contrib;
+      acc.disc[l] += w.contrib;
     }
   }
 }

@@ -56,7 +56,10 @@ struct PathKl {
   double t_max = 0.0;             // t_n
   double delta_max = 0.0;         // the largest step δ_k
   Estimate delta_n;               // Δ_n, the path KL
-  Estimate discretization;        // ½ Σ [δ_k M(t_k) - ∫ M]: the mean-only Δ_n of the exact estimator
+  // The rule's Δ_n with the exact estimator: ½ Σ [δ_k M(t_k) - ∫ M] for the
+  // mean-only step, Σ_k ½ E log det(I + δ_k Cov(X | Y_{t_k})) - I(X; Y_{t_n})
+  // for the covariance-matched one (0 for a Gaussian target).
+  Estimate discretization;
   Estimate estimation;            // ½ Σ δ_k ε_k²
   Estimate bound;                 // ½ δ_max tr Cov(X) + ½ Σ δ_k ε_k²
   Estimate bound_grid;            // ½ Σ δ_k (M(t_k) - M(t_{k+1})) + ½ Σ δ_k ε_k²

@@ -186,6 +186,38 @@ TEST(PathKl, BoundsHoldAndTheEstimationTermIsKnown) {
       }
 }
 
+TEST(PathKl, DiscretizationIsTheRulesOwnPathKlOfTheExactEstimator) {
+  // On N(μ, σ²) the covariance-matched step with the exact estimator is exact
+  // (discretization 0) while the mean-only one has the closed form of
+  // GaussianTargetClosedForms; on the two-mode mixture, in d = 1 (quadrature)
+  // and d = 2 (Monte Carlo, the same draws and control variate), the
+  // discretization term of the exact estimator is its Δ_n, rule by rule.
+  const double var = 2.0;
+  auto gauss = gaussian_1d(0.4, var);
+  const Vector grid = discrete_time_uniform_grid(20.0, 8);
+  const PathKlEvaluator on_gauss(gauss, grid);
+  const MixtureDenoiser exact_gauss(gauss);
+  double mean_only = 0.0;
+  for (Index k = 0; k + 1 < grid.size(); ++k)
+    mean_only += 0.5 * ((grid[k + 1] - grid[k]) * var / (1.0 + grid[k] * var) -
+                        std::log((1.0 + grid[k + 1] * var) / (1.0 + grid[k] * var)));
+  EXPECT_NEAR(on_gauss.evaluate(exact_gauss, StepRule::CovarianceMatched, grid).discretization.value, 0.0, 1e-12);
+  EXPECT_NEAR(on_gauss.evaluate(exact_gauss, StepRule::MeanOnly, grid).discretization.value, mean_only, 1e-11);
+  for (Index d : {1, 2}) {
+    auto target = two_mode(d);
+    const MixtureDenoiser exact(target);
+    PathKlOptions o;
+    o.mmse.samples = 200;
+    const PathKlEvaluator ev(target, grid, o);
+    for (StepRule rule : {StepRule::MeanOnly, StepRule::CovarianceMatched}) {
+      const PathKl r = ev.evaluate(exact, rule, grid);
+      EXPECT_NEAR(r.discretization.value, r.delta_n.value, tolerance::kRoundoff * r.delta_n.value)
+          << "d = " << d << " " << step_rule_name(rule);
+      EXPECT_GT(r.discretization.value, 0.0);
+    }
+  }
+}
+
 TEST(PathKl, NestedGridsGiveTheSameAsTheirOwnEvaluator) {
   auto target = two_mode_1d();
   const MixtureDenoiser exact(target);

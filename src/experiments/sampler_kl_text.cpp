@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "bounds/final_kl_estimate.hpp"
 #include "experiments/sampler_kl.hpp"
 #include "report/spread.hpp"
 
@@ -31,7 +32,7 @@ std::string steps_text(const SamplerFit* f, Index n_max) {
 }
 
 Table fit_table(const SamplerKlSettings& s, const std::vector<SamplerFit>& fits) {
-  Table table({"d", "estimator", "grid", "step rule", "slope KL final", "slope Δ_n",
+  Table table({"d", "estimator", "grid", "step rule", "slope KL final", "slope Δ_n", "slope Δ_n, Monte Carlo",
                fmt::format("n: KL final ≤ {}", s.threshold), fmt::format("n: Δ_n ≤ {}", s.threshold)});
   const auto find = [&](const SamplerSeriesKey& key, const std::string& metric) -> const SamplerFit* {
     for (const auto& f : fits)
@@ -45,10 +46,11 @@ Table fit_table(const SamplerKlSettings& s, const std::vector<SamplerFit>& fits)
         for (StepRule rule : s.rules) {
           if (!estimator_runs(s, est, d, g)) continue;
           const SamplerSeriesKey key{0, d, rule, g, est};
-          const SamplerFit *kf = find(key, "kl_final"), *df = find(key, "delta_n");
+          const SamplerFit *kf = find(key, "kl_final"), *df = find(key, "delta_n"),
+                           *mf = find(key, "delta_n_monte_carlo");
           table.add_row({d, std::string(enum_name(est)), std::string(enum_name(g)), rule_label(rule),
-                         d == 1 ? slope_text(kf) : "-", slope_text(df), d == 1 ? steps_text(kf, n_max) : "-",
-                         steps_text(df, n_max)});
+                         d == 1 ? slope_text(kf) : "-", slope_text(df), d == 1 ? "-" : slope_text(mf),
+                         d == 1 ? steps_text(kf, n_max) : "-", steps_text(df, n_max)});
         }
   return table;
 }
@@ -69,6 +71,28 @@ std::string estimators_text(const SamplerKlSettings& s) {
   return t;
 }
 
+// Δ_n of a row: the exact value, with the Monte Carlo estimate and its 95%
+// interval beside it in d > 1 (only the estimate where no reduction exists).
+std::string delta_text(const SamplerRow& r) {
+  if (!r.has_path) return "-";
+  const Estimate& mc = r.path.delta_n;
+  const std::string monte_carlo =
+      format_significant(mc.value, 3) + " ± " + format_significant(1.96 * mc.standard_error, 2);
+  if (r.dimension == 1) return format_significant(mc.value, 3);
+  if (!std::isfinite(r.delta_reduction)) return monte_carlo + " (Monte Carlo)";
+  return fmt::format("{} (1-D reduction; Monte Carlo {})", format_significant(r.delta_reduction, 3), monte_carlo);
+}
+
+// The final KL of a d = 1 row, with what it is when not exact.
+std::string kl_final_text(const SamplerRow& r) {
+  if (!r.has_density()) return "-";
+  const std::string v = format_significant(r.kl_reported(), 3);
+  if (r.kl_kind() == KlFinalKind::Exact) return v;
+  const std::string lower = format_significant(r.kl_lower, 3);
+  return r.kl_kind() == KlFinalKind::PathKl ? fmt::format("between {} and Δ_n", lower)
+                                            : fmt::format("between {} and {} (upper estimate)", lower, v);
+}
+
 // Headline numbers at the largest n, read off this run (seed 0).
 std::vector<std::string> facts(const SamplerKlSettings& s, const std::vector<SamplerRow>& rows) {
   const Index n_max = s.steps.back();
@@ -86,12 +110,8 @@ std::vector<std::string> facts(const SamplerKlSettings& s, const std::vector<Sam
         std::string line = fmt::format("d = {}, {}, {} grid, n = {}:", d, enum_name(est), enum_name(g), n_max);
         for (StepRule rule : s.rules) {
           const SamplerRow* r = row_at(d, rule, g, est);
-          const double dn = r && r->has_path ? r->path.delta_n.value : SamplerRow::kNaN;
-          const double kf = r && r->kl_exact() ? r->kl_final : SamplerRow::kNaN;
-          line += fmt::format(" {} Δ_n = {}", rule_label(rule), format_significant(dn, 3));
-          // Monte Carlo in d > 1: its 95% interval.
-          if (d > 1 && r && r->has_path) line += " ± " + format_significant(1.96 * r->path.delta_n.standard_error, 2);
-          if (d == 1) line += fmt::format(", KL final = {}", format_significant(kf, 3));
+          line += fmt::format(" {} Δ_n = {}", rule_label(rule), r ? delta_text(*r) : "-");
+          if (d == 1) line += fmt::format(", KL final = {}", r ? kl_final_text(*r) : "-");
           line += ";";
         }
         if (est == EstimatorKind::Perturbed)
@@ -104,13 +124,22 @@ std::vector<std::string> facts(const SamplerKlSettings& s, const std::vector<Sam
 
 std::vector<std::string> diagnostics(const SamplerKlSettings& s, const Json& summary) {
   const auto& d = summary["diagnostics"];
-  const Index upper = d["kl_final_upper_estimates"].get<Index>();
+  const Index exact = d["kl_final_exact"].get<Index>(), upper = d["kl_final_upper_estimates"].get<Index>(),
+              capped = d["kl_final_path_kl"].get<Index>();
   std::vector<std::string> out{
-      fmt::format("exact final KLs whose comparison mass in the sampler's unresolved tails was ≤ {}: the largest such "
-                  "mass was {}; {} value{} above that limit {} reported as upper estimates (marked false in "
-                  "kl_final_exact, left out of fits and plots)",
-                  kTailMassLimit, format_significant(d["largest_tail_mass_of_exact_kl"].get<double>(), 2), upper,
-                  upper == 1 ? "" : "s", upper == 1 ? "is" : "are"),
+      fmt::format("final KLs (d = 1): each propagated twice, at density.spacing = {} and {} times coarser, with "
+                  "bounds from the mass the propagation drops; {} exact (the interval that holds the KL narrower "
+                  "than {} of it; the widest was {} of it); {} upper estimate{} (the interval's upper end) and {} "
+                  "capped at the path KL Δ_n (their interval reaches above it), marked in kl_final_kind; fits and "
+                  "plots use the values known to within {} of themselves",
+                  format_significant(s.density_spacing, 3), format_significant(FinalKlEstimateOptions().check_ratio, 3),
+                  exact, format_significant(d["kl_final_relative_tolerance"].get<double>(), 2),
+                  format_significant(d["largest_relative_error_of_exact_kl"].get<double>(), 2), upper,
+                  upper == 1 ? "" : "s", capped, format_significant(kKlFitWidth, 2)),
+      fmt::format("KL final ≤ Δ_n ≤ grid bound ≤ bound (d > 1: within 2 standard errors of the Monte Carlo bounds): "
+                  "{} of {} rows",
+                  d["bound_chain_rows"].get<Index>() - d["bound_chain_violations"].get<Index>(),
+                  d["bound_chain_rows"].get<Index>()),
       fmt::format("Monte Carlo Δ_n (d > 1) against its exact value from the 1-D reduction: {} cells, largest "
                   "|difference| / standard error {}",
                   d["monte_carlo_checks_against_the_1d_reduction"].get<Index>(),
@@ -148,6 +177,10 @@ SamplerKlText sampler_kl_text(const SamplerKlSettings& s, Index seeds, const std
                   {"dimensions", dims},
                   {"estimators", estimators_text(s)},
                   {"fit_min_steps", s.fit_min_steps},
+                  {"density_spacing", format_significant(s.density_spacing, 3)},
+                  {"check_ratio", format_significant(FinalKlEstimateOptions().check_ratio, 3)},
+                  {"kl_tolerance", format_significant(FinalKlEstimateOptions().relative_tolerance, 2)},
+                  {"fit_width", format_significant(kKlFitWidth, 2)},
                   {"several", seeds > 1},
                   {"fit_table", fits.to_markdown()},
                   {"threshold", format_double(s.threshold)},
