@@ -30,8 +30,11 @@ bench: build
 # experiment several times as a separate program, which under the sanitizers
 # takes longer than CI allows; the same code runs sanitized in each
 # experiment's in-process tests, and the slow tests run in `make test`.
+# It is built at -O1 with line tables only (-g1): compiling is most of its
+# time, and this cuts it by about a third while keeping file:line in every
+# sanitizer report.
 test-sanitize: setup
-	@cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDIFFGEN_SANITIZE=ON -DDIFFGEN_BENCH=OFF >/dev/null
+	@cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" -DDIFFGEN_SANITIZE=ON -DDIFFGEN_BENCH=OFF >/dev/null
 	@cmake --build build-sanitize -j $(JOBS)
 	ctest --test-dir build-sanitize --output-on-failure -j $(JOBS) -LE slow
 
