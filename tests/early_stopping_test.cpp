@@ -145,6 +145,9 @@ TEST_F(EarlyStopping, ContradictorySettingsAreRefusedBeforeAnythingIsWritten) {
       {"--set kl.t0=1e-6", {"kl.t0", "sde.eps", "1e-06"}},
       {"--set kl.hi=5", {"kl.lo/kl.hi", "does not cover", "target.mu"}},
       {"--set kl.lo=3 --set kl.hi=2", {"kl.lo", "kl.hi"}},
+      // The fixed paper grid passes the same check (it printed KL = -1.5e-21 with exit 0).
+      {"--set target.mu=20 --set kl.lo=-30 --set kl.hi=30 --set kl.method=paper-grid",
+       {"kl.method = paper-grid", "[-10, 10]", "does not cover", "target.mu"}},
       {"--set kl.points=100", {"kl.points", "100", "4k + 1"}},
       {"--set kl.t0_small=0.1", {"kl.t0_small", "kl.t0", "0.065"}},
       {"--set model.mlp.output_scaling=mean-field", {"model.mlp.output_scaling", "fixed, width"}},

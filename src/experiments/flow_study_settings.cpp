@@ -96,11 +96,8 @@ FlowStudySettings flow_study_settings(const Config& config, FlowStudySettings de
   if (auto e = s.kl.grid.validate("kl"); !e.empty()) throw ConfigError(e);
   if (auto e = s.kl.validate(); !e.empty()) throw ConfigError(e);
   // The grid must hold the target's mass: 6 standard deviations beyond the outer modes.
-  const double reach = s.target_mu + 6.0 * std::sqrt(s.target_var);
-  require(s.kl.grid.lo <= -reach && s.kl.grid.hi >= reach,
-          fmt::format("kl.lo/kl.hi = [{}, {}] does not cover the target's mass: it needs at least [-{}, {}] "
-                      "(target.mu + 6 sqrt(target.var))",
-                      s.kl.grid.lo, s.kl.grid.hi, reach, reach));
+  if (auto e = kl_coverage_error(s.kl, s.target_mu + 6.0 * std::sqrt(s.target_var)); !e.empty())
+    throw ConfigError(e);
   std::sort(s.n_values.begin(), s.n_values.end());
   std::sort(s.m_values.begin(), s.m_values.end());
   return s;

@@ -149,6 +149,8 @@ TEST(FlowStudySettings, TheGridIsBuiltAndContradictionsNameTheKeys) {
   refused({"kl.t0=2"}, "kl.t0");
   refused({"kl.lo=1", "kl.hi=0"}, "kl.lo");
   refused({"kl.lo=-2", "kl.hi=2"}, "kl.lo");  // misses the target's mass
+  // Li2023's fixed grid [-10, 10] misses modes at +-20 whatever kl.lo/kl.hi say.
+  refused({"target.mu=20", "kl.lo=-30", "kl.hi=30", "kl.method=paper-grid"}, "kl.method = paper-grid");
 }
 
 }  // namespace

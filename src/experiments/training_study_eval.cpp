@@ -93,8 +93,7 @@ class SeedEvaluation {
   void prepare_references() {
     const auto& data = seed_.data;
     if (seed_.target) {
-      const Grid nodes_a =
-          s_.kl.method == KlMethod::PaperGrid ? Grid{kPaperGridLo, kPaperGridHi, kPaperGridPoints} : s_.kl.grid;
+      const Grid nodes_a = s_.kl.evaluation_grid();
       log_emp_a_ = empirical_mixture_log_density(data.col(0), sde_.a(s_.kl.t0), sde_.s(s_.kl.t0), nodes_a.nodes());
       if (s_.has_kl_small())
         log_emp_small_ = empirical_mixture_log_density(data.col(0), sde_.a(s_.kl_small.t0), sde_.s(s_.kl_small.t0),

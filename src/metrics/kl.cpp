@@ -8,6 +8,8 @@
 #include <numbers>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "core/error.hpp"
 #include "core/io.hpp"
 #include "core/parallel.hpp"
@@ -78,6 +80,24 @@ std::string KlOptions::validate() const {
   if (!(t0 > 0.0) || !std::isfinite(t0))
     return "t0 = " + format_double(t0) + " is not allowed (need a finite diffusion time > 0)";
   return grid.validate("grid");
+}
+
+Grid KlOptions::evaluation_grid() const {
+  return method == KlMethod::PaperGrid ? Grid{kPaperGridLo, kPaperGridHi, kPaperGridPoints} : grid;
+}
+
+std::string kl_coverage_error(const KlOptions& options, double reach) {
+  const Grid g = options.evaluation_grid();
+  if (g.lo <= -reach && g.hi >= reach) return "";
+  const std::string need = fmt::format("it needs at least [-{}, {}] (target.mu + 6 sqrt(target.var))",
+                                       format_double(reach), format_double(reach));
+  if (options.method == KlMethod::PaperGrid)
+    return fmt::format(
+        "kl.method = paper-grid integrates on Li2023's fixed grid [{}, {}], which does not cover the target's mass: "
+        "{}; use kl.method = fine with kl.lo/kl.hi covering it",
+        format_double(g.lo), format_double(g.hi), need);
+  return fmt::format("kl.lo/kl.hi = [{}, {}] does not cover the target's mass: {}", format_double(g.lo),
+                     format_double(g.hi), need);
 }
 
 KlSummary kl_score_integrated(const ScoreModel& model, const Target& target, const Sde& sde, const KlOptions& options) {

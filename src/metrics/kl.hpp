@@ -94,7 +94,17 @@ struct KlOptions {
   KlMethod method = KlMethod::Fine;
   Grid grid{};  // fine only: default [-12, 12], 2401 nodes (h = 0.01)
   std::string validate() const;
+  // The nodes the KL is integrated on: `grid` for fine, Li2023's fixed
+  // [-10, 10] (51 nodes) for paper-grid.
+  Grid evaluation_grid() const;
 };
+
+// Empty when the grid the KL of `options` is integrated on holds the target's
+// mass, i.e. reaches +-reach (the outer modes plus 6 standard deviations,
+// where the mass beyond is < 1e-9); otherwise a message naming the keys
+// (kl.lo/kl.hi, or kl.method for the fixed paper grid). Every method passes
+// this one check: a grid that misses the mass gives a KL near 0 for any model.
+std::string kl_coverage_error(const KlOptions& options, double reach);
 
 // Definition (a): KL(p_ref ‖ q) with q the score-integrated density at t_0
 // (likelihood/score_integration.hpp). Needs a 1-D model and target.

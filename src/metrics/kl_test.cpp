@@ -102,6 +102,23 @@ TEST(KlScoreIntegrated, PopulationOracleAgainstTheSmoothedTargetIsZero) {
   EXPECT_EQ(k.reference_time, 0.065);
 }
 
+TEST(KlCoverage, EveryMethodsGridMustReachTheTargetsMass) {
+  KlOptions fine;
+  fine.grid = Grid{-30.0, 30.0, 6001};
+  EXPECT_EQ(kl_coverage_error(fine, 26.0), "");
+  EXPECT_NE(kl_coverage_error(fine, 31.0).find("kl.lo/kl.hi = [-30, 30] does not cover"), std::string::npos);
+  // The paper grid is [-10, 10] whatever kl.lo/kl.hi say: modes at +-20
+  // (reach 26) are outside it, where every KL would print ~0.
+  KlOptions paper = fine;
+  paper.method = KlMethod::PaperGrid;
+  EXPECT_EQ(paper.evaluation_grid().lo, -10.0);
+  EXPECT_EQ(paper.evaluation_grid().points, 51);
+  EXPECT_EQ(kl_coverage_error(paper, 10.0), "");
+  const std::string e = kl_coverage_error(paper, 26.0);
+  EXPECT_NE(e.find("kl.method = paper-grid"), std::string::npos) << e;
+  EXPECT_NE(e.find("[-26, 26]"), std::string::npos) << e;
+}
+
 TEST(KlScoreIntegrated, PaperGridOnThePopulationOracle) {
   // The paper's Riemann sums with q_j ∝ p_t0(x_j): known in closed form,
   // KL = 0.4 Σ_j p_j (log p_j - log p_t0,j + log(0.4 Σ_k p_t0,k)). Measured
