@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <regex>
 
 #include "e2e.hpp"
 
@@ -59,6 +60,20 @@ TEST_F(SamplerKl, WritesEveryOutput) {
   const std::string report = slurp(out / "report.md");
   EXPECT_NE(report.find("plots/kl_d1.png"), std::string::npos);
   EXPECT_NE(report.find("Benton"), std::string::npos);
+  fs::remove_all(out);
+}
+
+// One step count: no slope, no crossing, nothing to fit; every such cell is
+// "-" and no output prints "nan" (a report once did for steps=1).
+TEST_F(SamplerKl, OneStepCountPrintsNoNan) {
+  const fs::path out = fresh("one-step");
+  const Result r = diffgen("run sampler-kl --set steps=1 --set dimensions=1,2 --set mc.samples=200 "
+                           "--set train.epochs=2 --set data.n=200 --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.all();
+  const std::regex nan_word(R"(\bnan\b)", std::regex::icase);
+  for (const char* f : {"report.md", "summary.json", "metrics.csv"})
+    EXPECT_FALSE(std::regex_search(slurp(out / f), nan_word)) << f;
+  EXPECT_FALSE(std::regex_search(r.out, nan_word)) << r.out;
   fs::remove_all(out);
 }
 

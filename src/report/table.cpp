@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 
 namespace diffgen {
@@ -32,6 +33,9 @@ std::string markdown_cell(std::string_view text) {
 }  // namespace
 
 std::string format_significant(double x, int significant) {
+  // A report never prints "nan": a value that does not exist shows as "-",
+  // the mark tables and ± intervals use for a missing value.
+  if (std::isnan(x)) return "-";
   return fmt::format("{:.{}g}", x, std::max(1, significant));
 }
 

@@ -13,7 +13,8 @@
 
 namespace diffgen {
 
-// `x` with `significant` digits: 0.01234, 1.235e-05, 1234, nan, inf.
+// `x` with `significant` digits: 0.01234, 1.235e-05, 1234, inf; NaN (no
+// value) as "-", so no report or table prints "nan".
 std::string format_significant(double x, int significant = 4);
 
 // One cell: text, an integer, or a double formatted by the table.

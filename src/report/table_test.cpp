@@ -13,7 +13,8 @@ TEST(FormatSignificant, UsesSignificantDigits) {
   EXPECT_EQ(format_significant(1.23456e-5), "1.235e-05");
   EXPECT_EQ(format_significant(1234.0), "1234");
   EXPECT_EQ(format_significant(3.14159, 2), "3.1");
-  EXPECT_EQ(format_significant(std::numeric_limits<double>::quiet_NaN()), "nan");
+  EXPECT_EQ(format_significant(std::numeric_limits<double>::quiet_NaN()), "-");
+  EXPECT_EQ(format_significant(std::numeric_limits<double>::infinity()), "inf");
 }
 
 TEST(Table, AlignsNumbersRightAndTextLeft) {
