@@ -123,6 +123,26 @@ TEST_F(EarlyStopping, DivergingRunStopsWithCode4AndKeepsOutputs) {
   fs::remove_all(out);
 }
 
+// An oracle floor that cannot be computed (target.var = 1e-12: the exact
+// score's PF-ODE passes its step limit) leaves every per-epoch KL on disk; the
+// run names the floor and why, and ends with exit code 4 (it once wrote only
+// config.toml).
+TEST_F(EarlyStopping, FailedOracleFloorKeepsEveryKlAndExitsWith4) {
+  const fs::path out = dir_ / "floor-fails";
+  const Result r = diffgen("run early-stopping " + kShort + " --set target.var=1e-12 --out " + out.string());
+  EXPECT_EQ(r.code, 4) << r.all();
+  EXPECT_NE(r.err.find("oracle floor not computed, the perfect learner's KL (b)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("ode.max_steps"), std::string::npos) << r.err;
+  const std::string csv = read_file(out / "metrics.csv");
+  for (const char* row : {"\n0,0,0,", "\n0,30,"}) EXPECT_NE(csv.find(row), std::string::npos) << row << csv;
+  const auto summary = nlohmann::json::parse(read_file(out / "summary.json"));
+  ASSERT_EQ(summary["failures"].size(), 1u) << summary["failures"];
+  EXPECT_EQ(summary["failures"][0]["seed"], 0);
+  EXPECT_TRUE(summary["floors"]["population_b"]["mean"].is_null()) << summary["floors"];
+  EXPECT_NE(read_file(out / "report.md").find("an oracle floor was not computed"), std::string::npos);
+  fs::remove_all(out);
+}
+
 TEST_F(EarlyStopping, PresetFileEqualsTheDefaults) {
   // configs/early-stopping.toml is the authors' configuration; running with it
   // must resolve to exactly the defaults.

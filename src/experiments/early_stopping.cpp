@@ -166,7 +166,9 @@ Json report_context(const std::vector<SeedResult>& seeds, const TrainingStudySet
   c["small_points"] = s.kl_small.grid.points;
   c["ode_steps"] = d["ode_steps"];
   c["ode_rejected"] = d["ode_rejected_steps"];
-  c["failures"] = summary["failures"];
+  c["failures"] = Json::array();
+  c["floor_failures"] = Json::array();
+  for (const auto& f : summary["failures"]) c[f.contains("floor") ? "floor_failures" : "failures"].push_back(f);
   return c;
 }
 

@@ -212,8 +212,10 @@ Json early_stopping_summary(const std::vector<SeedResult>& seeds, const Training
   if (exact) summary["memorization_reading"] = memorization_reading(seeds, s).json;
   summary["diagnostics"] = diagnostics_json(seeds, s, warnings);
   Json failures = Json::array();
-  for (const auto& sr : seeds)
+  for (const auto& sr : seeds) {
     if (sr.failure) failures.push_back({{"seed", sr.seed_index}, {"epoch", sr.failed_epoch}, {"message", *sr.failure}});
+    for (const auto& f : sr.floors.failures) failures.push_back({{"seed", sr.seed_index}, {"floor", f}});
+  }
   summary["failures"] = failures;
   return summary;
 }

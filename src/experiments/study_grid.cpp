@@ -120,13 +120,19 @@ void StudyGrid::write_metrics(const GridResults& results, RunWriter& out) const 
 Index StudyGrid::report_failures(const GridResults& results, RunWriter& out) const {
   Index failures = 0;
   for (std::size_t v = 0; v < variants_.size(); ++v)
-    for (const auto& s : results[v])
+    for (const auto& s : results[v]) {
+      const std::string who = variants_.size() > 1 ? variants_[v].label + ", seed " : "seed ";
       if (s.failure) {
         ++failures;
-        const std::string who = variants_.size() > 1 ? variants_[v].label + ", seed " : "seed ";
         out.fail(fmt::format("{}{} stopped at epoch {}: {} (outputs up to that epoch written to {})", who,
                              s.seed_index, s.failed_epoch, *s.failure, out.dir().string()));
       }
+      // A floor that failed leaves the per-epoch KLs intact: they are written,
+      // the floor is missing ("-"), and the run still ends with exit code 4.
+      for (const auto& f : s.floors.failures)
+        out.fail(fmt::format("{}{}: oracle floor not computed, {} (every per-epoch KL is written to {})", who,
+                             s.seed_index, f, out.dir().string()));
+    }
   return failures;
 }
 

@@ -197,6 +197,10 @@ struct OracleFloors {
   double smoothing_a_small = kNaN;
   std::vector<double> memorizer_a_sets;
   std::vector<double> memorizer_a_small_sets;
+  // The floors that could not be computed (e.g. the PF-ODE past its step
+  // limit), each "which: why"; their values are NaN, and the run reports
+  // them with exit code 4 after writing everything else.
+  std::vector<std::string> failures;
 };
 
 // The memorization measures of a reference sample set in place of generated

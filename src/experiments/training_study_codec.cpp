@@ -14,7 +14,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(DensitySnapshot, epoch, x, log_p, log_q_a, x_
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(OracleFloors, population_a, empirical_a, population_b, population_b_error, smoothing_b,
                                    prior_mismatch_b, empirical_b, prior_mismatch_emp_b,
                                    population_a_small, empirical_a_small, population_emp_a, population_emp_a_small,
-                                   smoothing_a, smoothing_a_small, memorizer_a_sets, memorizer_a_small_sets)
+                                   smoothing_a, smoothing_a_small, memorizer_a_sets, memorizer_a_small_sets, failures)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MemorizationBaseline, memorized_fraction, memorized_fraction_se, nn_distance,
                                    nn_distance_fresh, nn_distance_se, nn_distance_fresh_se, closer_to_train,
                                    closer_to_train_se)

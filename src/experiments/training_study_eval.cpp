@@ -1,6 +1,8 @@
 // Tested by training_study_test.cpp.
 #include "experiments/training_study_eval.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -8,6 +10,7 @@
 
 #include "core/error.hpp"
 #include "core/interrupt.hpp"
+#include "core/io.hpp"
 #include "core/parallel.hpp"
 #include "likelihood/score_integration.hpp"
 #include "models/oracles.hpp"
@@ -54,6 +57,8 @@ class SeedEvaluation {
     floor_tasks_ = tasks_.size();
     add_model_tasks();
     if (!run_tasks(tick)) return false;
+    for (auto& f : floor_failures_)
+      if (f) result_.floors.failures.push_back(std::move(*f));
     assemble();
     attribute_times();
     return true;
@@ -131,25 +136,46 @@ class SeedEvaluation {
     return make_sampler(s_.sampler.kind)(model, sde_, x_T, grid, rng, {});
   }
 
+  using Field = double OracleFloors::*;
+
+  // A floor task: when it fails numerically its fields become NaN (never a
+  // half-computed or default value) and the failure is kept, so that every
+  // per-epoch KL is still written and the run ends with exit code 4.
+  void add_floor(std::string what, std::vector<Field> fields, std::function<void()> compute) {
+    const std::size_t slot = floor_failures_.size();
+    floor_failures_.emplace_back();
+    tasks_.push_back([this, slot, what = std::move(what), fields = std::move(fields), compute = std::move(compute)] {
+      try {
+        compute();
+      } catch (const NumericalError& e) {
+        for (const Field f : fields) result_.floors.*f = OracleFloors::kNaN;
+        floor_failures_[slot] = what + ": " + e.what();
+      }
+    });
+  }
+
   void add_floor_tasks() {
     const auto& target = seed_.target;
     auto& floors = result_.floors;
+    using F = OracleFloors;
     if (target) {
-      tasks_.push_back([&] {
+      add_floor("the perfect learner's KL (a)", {&F::population_a, &F::population_emp_a}, [&] {
         const KlSummary p = kl_score_integrated(*population_, *target, sde_, s_.kl);
         floors.population_a = p.kl;
         floors.population_emp_a = kl_against_learned(p, log_emp_a_).kl;
       });
-      tasks_.push_back([&] { floors.empirical_a = kl_score_integrated(*empirical_, *target, sde_, s_.kl).kl; });
+      add_floor("the memorizer's KL (a)", {&F::empirical_a},
+                [&] { floors.empirical_a = kl_score_integrated(*empirical_, *target, sde_, s_.kl).kl; });
     }
     if (s_.has_kl_small()) {
-      tasks_.push_back([&] {
-        const KlSummary p = kl_score_integrated(*population_, *target, sde_, s_.kl_small);
-        floors.population_a_small = p.kl;
-        floors.population_emp_a_small = kl_against_learned(p, log_emp_small_).kl;
-      });
-      tasks_.push_back(
-          [&] { floors.empirical_a_small = kl_score_integrated(*empirical_, *target, sde_, s_.kl_small).kl; });
+      add_floor("the perfect learner's KL (a) at kl.t0_small", {&F::population_a_small, &F::population_emp_a_small},
+                [&] {
+                  const KlSummary p = kl_score_integrated(*population_, *target, sde_, s_.kl_small);
+                  floors.population_a_small = p.kl;
+                  floors.population_emp_a_small = kl_against_learned(p, log_emp_small_).kl;
+                });
+      add_floor("the memorizer's KL (a) at kl.t0_small", {&F::empirical_a_small},
+                [&] { floors.empirical_a_small = kl_score_integrated(*empirical_, *target, sde_, s_.kl_small).kl; });
     }
     if (with_baseline_) tasks_.push_back([&] { reference_measures(fresh_samples_, result_.memorization_baseline); });
     if (with_baseline_ && s_.memorization_memorizer)
@@ -166,19 +192,20 @@ class SeedEvaluation {
   // parts that value is made of; the memorized set's exact density at ε and
   // its own prior mismatch.
   void add_floor_b_tasks(const Target& target, OracleFloors& floors) {
-    tasks_.push_back([&] {
+    using F = OracleFloors;
+    add_floor("the perfect learner's KL (b)", {&F::population_b, &F::population_b_error}, [&] {
       const KlSummary p = kl_pf_ode(*population_, target, sde_, s_.kl_ode);
       floors.population_b = p.kl;
       floors.population_b_error = p.error();
     });
-    tasks_.push_back([&] {
+    add_floor("the smoothing floor and prior mismatch of KL (b)", {&F::smoothing_b, &F::prior_mismatch_b}, [&] {
       const double eps = s_.kl_ode.ode.eps;
       floors.smoothing_b = s_.kl_ode.reference == KlReference::Clean
                                ? kl_smoothing_floor(target, sde_.a(eps), sde_.s(eps), s_.kl.grid)
                                : 0.0;
       floors.prior_mismatch_b = kl_prior_mismatch(target, sde_, s_.target_mu + 12.0 * std::sqrt(s_.target_var)).kl;
     });
-    tasks_.push_back([&] {
+    add_floor("the memorizer's KL (b)", {&F::empirical_b, &F::prior_mismatch_emp_b}, [&] {
       const double eps = s_.kl_ode.ode.eps;
       floors.empirical_b =
           kl_empirical_floor(target, seed_.data.col(0), sde_.a(eps), sde_.s(eps), s_.kl.grid.lo, s_.kl.grid.hi).kl;
@@ -195,15 +222,19 @@ class SeedEvaluation {
       Rng rng = Rng::stream(s_.seed, {kStreamData, k, static_cast<std::uint64_t>(j) + 1});
       memorizer_sets_.push_back(target.sample(s_.n, rng).col(0));
     }
-    const auto at = [&](const KlOptions& kl, double& smoothing, std::vector<double>& sets) {
-      tasks_.push_back([&, t0 = kl.t0, grid = kl.grid] {
-        const double a = sde_.a(t0), s = sde_.s(t0);
-        smoothing = kl_smoothing_floor(target, a, s, grid);
-        for (const auto& d : memorizer_sets_) sets.push_back(kl_empirical_floor(target, d, a, s, grid.lo, grid.hi).kl);
-      });
+    const auto at = [&](const KlOptions& kl, Field smoothing, std::vector<double>& sets) {
+      add_floor(fmt::format("the memorizer-to-perfect-learner ratio at t0 = {}", format_double(kl.t0)), {smoothing},
+                [&, smoothing, t0 = kl.t0, grid = kl.grid] {
+                  const double a = sde_.a(t0), s = sde_.s(t0);
+                  floors.*smoothing = kl_smoothing_floor(target, a, s, grid);
+                  std::vector<double> kls;  // all sets or none
+                  for (const auto& d : memorizer_sets_)
+                    kls.push_back(kl_empirical_floor(target, d, a, s, grid.lo, grid.hi).kl);
+                  sets = std::move(kls);
+                });
     };
-    at(s_.kl, floors.smoothing_a, floors.memorizer_a_sets);
-    if (s_.has_kl_small()) at(s_.kl_small, floors.smoothing_a_small, floors.memorizer_a_small_sets);
+    at(s_.kl, &OracleFloors::smoothing_a, floors.memorizer_a_sets);
+    if (s_.has_kl_small()) at(s_.kl_small, &OracleFloors::smoothing_a_small, floors.memorizer_a_small_sets);
   }
 
   // The expensive PF-ODE evaluations first, so both cores stay busy to the end.
@@ -351,6 +382,7 @@ class SeedEvaluation {
   std::unique_ptr<ScoreModel> population_, empirical_;
   std::vector<std::function<void()>> tasks_;
   std::size_t floor_tasks_ = 0;
+  std::vector<std::optional<std::string>> floor_failures_;  // one slot per floor task
   std::vector<double> task_seconds_;
 };
 
