@@ -77,6 +77,22 @@ TEST_F(SamplerKl, OneStepCountPrintsNoNan) {
   fs::remove_all(out);
 }
 
+// A trained network whose training diverges fails its own rows only: the
+// exact and perturbed estimators' rows are written and the run exits with 4
+// (it once lost them all, leaving only config.toml).
+TEST_F(SamplerKl, DivergedNetworkFailsOnlyItsRowsAndExitsWith4) {
+  const fs::path out = fresh("diverged");
+  const Result r = diffgen("run sampler-kl --set steps=4,8 --set dimensions=1 --set train.epochs=2 "
+                           "--set data.n=200 --set train.lr=1e6 --quiet --out " + out.string());
+  EXPECT_EQ(r.code, 4) << r.all();
+  EXPECT_NE(r.err.find("the trained estimator's network (seed 0): training diverged"), std::string::npos) << r.err;
+  const std::string csv = slurp(out / "metrics.csv");
+  EXPECT_NE(csv.find("\n0,1,mean,geometric,exact,8,"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\n0,1,covariance,uniform,perturbed,4,"), std::string::npos) << csv;
+  EXPECT_NE(slurp(out / "report.md").find("**failed** (d = 1, mean, geometric, trained, n = 4)"), std::string::npos);
+  fs::remove_all(out);
+}
+
 TEST_F(SamplerKl, ByteIdenticalForAnyThreadCount) {
   const fs::path a = fresh("threads-a"), b = fresh("threads-b");
   ASSERT_EQ(diffgen("run sampler-kl " + kShort + " --threads 1 --out " + a.string()).code, 0);

@@ -141,5 +141,32 @@ TEST_F(Sweep, BadFilesExitTwoNamingTheProblemAndWriteNothing) {
   EXPECT_THAT(missing.all(), HasSubstr("does not exist"));
 }
 
+// Points that fail (here: a network whose training diverges) leave the other
+// points' outputs written; the sweep exits with code 4 and names every failed
+// point, like `diffgen run`. Not labelled slow: a few seconds.
+using SweepFailures = E2eTest;
+
+TEST_F(SweepFailures, DivergedPointsExitWithCode4NamingEachPoint) {
+  write("diverge.toml", R"(experiment = "sampler-kl"
+seeds = 2
+[set]
+"steps" = [4, 8]
+"dimensions" = [1]
+"train.epochs" = 2
+"data.n" = 200
+[grid]
+"train.lr" = [0.5, 1e6]
+)");
+  const Result r = diffgen("sweep diverge.toml --out out --quiet");
+  EXPECT_EQ(r.code, 4) << r.all();
+  EXPECT_THAT(r.err, HasSubstr("2 of 4 points stopped early (train.lr=1000000 seed 0; train.lr=1000000 seed 1)"));
+  EXPECT_THAT(r.err, HasSubstr("training diverged"));
+  // The exact and perturbed estimators of the failed points, and every row of
+  // the other points, are written.
+  const std::string csv = read_file(dir_ / "out" / "points.csv");
+  EXPECT_THAT(csv, HasSubstr(",exact,"));
+  for (const auto& f : kSweepOutputs) EXPECT_TRUE(exists("out/" + f)) << f;
+}
+
 }  // namespace
 }  // namespace diffgen::e2e

@@ -41,7 +41,14 @@ Vector union_grid(const std::vector<Vector>& grids) {
   return Eigen::Map<const Vector>(all.data(), static_cast<Index>(all.size()));
 }
 
-// The trained estimator's network (d = 1), trained once per seed.
+// The trained estimator's network (d = 1), trained once per seed; a run whose
+// training diverges keeps the message, so that only the trained estimator's
+// rows fail and every other estimator's are written.
+struct TrainedNetwork {
+  std::shared_ptr<const ScoreModel> model;
+  std::string failure;
+};
+
 std::shared_ptr<const ScoreModel> train_network(const S& s, Index k) {
   const auto kk = static_cast<std::uint64_t>(k);
   Rng data_rng = Rng::stream(s.seed, {kStreamData, kk}), init_rng = Rng::stream(s.seed, {kStreamInit, kk});
@@ -171,13 +178,22 @@ std::shared_ptr<const ConditionalMeanEstimator> SamplerKlStudy::estimator(const 
   auto exact = std::make_shared<MixtureDenoiser>(target);
   if (t.estimator == EstimatorKind::Exact) return exact;
   if (t.estimator == EstimatorKind::Perturbed) return std::make_shared<PerturbedEstimator>(exact, s_.perturbation);
-  return std::make_shared<ScoreModelDenoiser>(context.input<std::shared_ptr<const ScoreModel>>(t.network),
-                                              make_sde(s_.sde), s_.sde.eps, "trained");
+  const auto& network = context.input<TrainedNetwork>(t.network);
+  if (!network.failure.empty()) throw NumericalError(network.failure);
+  return std::make_shared<ScoreModelDenoiser>(network.model, make_sde(s_.sde), s_.sde.eps, "trained");
 }
 
 TaskValue SamplerKlStudy::run_task(Index i, const TaskContext& context) const {
   const Task& t = plan_[static_cast<std::size_t>(i)];
-  if (t.kind == Kind::Network) return make_value(train_network(s_, t.seed));
+  if (t.kind == Kind::Network) {
+    TrainedNetwork n;
+    try {
+      n.model = train_network(s_, t.seed);
+    } catch (const NumericalError& e) {
+      n.failure = fmt::format("the trained estimator's network (seed {}): {}", t.seed, e.what());
+    }
+    return make_value(std::move(n));
+  }
   if (t.kind == Kind::Evaluator) {
     // d > 1: the Monte Carlo draws come from streams of (seed, k, d, grid kind).
     const std::size_t g = static_cast<std::size_t>(
@@ -191,10 +207,10 @@ TaskValue SamplerKlStudy::run_task(Index i, const TaskContext& context) const {
     return make_value(std::make_shared<const PathKlEvaluator>(
         two_mode_target(t.dimension, s_.target_mu, s_.target_var), union_grid(grids_of(t.grid)), po));
   }
-  const auto f = estimator(t, context);
   if (t.kind == Kind::Path) {
     PathValue v;
     try {
+      const auto f = estimator(t, context);
       v.paths = context.input<std::shared_ptr<const PathKlEvaluator>>(t.evaluator)->evaluate(*f, t.rule, grids_of(t.grid));
     } catch (const NumericalError& e) {
       v.failure = e.what();
@@ -203,6 +219,7 @@ TaskValue SamplerKlStudy::run_task(Index i, const TaskContext& context) const {
   }
   DensityValue v;
   try {
+    const auto f = estimator(t, context);
     FinalKlEstimateOptions options;
     options.density.spacing = s_.density_spacing;
     options.density.final_spacing = std::min(options.density.final_spacing, s_.density_spacing);

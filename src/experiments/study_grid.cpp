@@ -185,7 +185,11 @@ SeedTable study_seed_table(const SeedResult& result) {
                    {"floor_empirical_a", result.floors.empirical_a},
                    {"floor_population_b", result.floors.population_b},
                    {"floor_empirical_b", result.floors.empirical_b}};
-  if (result.failure) table.failure = *result.failure;
+  if (result.failure) {
+    table.failure = *result.failure;
+  } else if (!result.floors.failures.empty()) {
+    table.failure = "oracle floor not computed, " + result.floors.failures.front();
+  }
   return table;
 }
 

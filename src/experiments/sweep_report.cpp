@@ -268,10 +268,23 @@ RunWriter::Outcome write_sweep_outputs(const SweepPlan& plan, const std::vector<
               {"failed_plural", failed == 1 ? "" : "s"},
               {"table", table.to_markdown()}});
   out.terminal(table.to_text() + "\n");
+  // Every failed point by name (the first few when there are many), then the
+  // first one's reason; the command line exits with code 4.
+  constexpr std::size_t kNamedPoints = 10;
+  std::vector<std::string> names;
+  const SweepPoint* first = nullptr;
   for (const auto& p : points)
-    if (!p.table.failure.empty())
-      out.fail(fmt::format("{} of {} points stopped early; the first, {} seed {}: {} (outputs written to {})", failed,
-                           plan.num_points(), plan.label(p.combination), p.seed, p.table.failure, out_dir.string()));
+    if (!p.table.failure.empty()) {
+      if (!first) first = &p;
+      if (names.size() < kNamedPoints) names.push_back(fmt::format("{} seed {}", plan.label(p.combination), p.seed));
+    }
+  if (first) {
+    std::string list;
+    for (const auto& n : names) list += (list.empty() ? "" : "; ") + n;
+    if (static_cast<Index>(names.size()) < failed) list += fmt::format("; and {} more", failed - names.size());
+    out.fail(fmt::format("{} of {} points stopped early ({}); the first: {} (outputs written to {})", failed,
+                         plan.num_points(), list, first->table.failure, out_dir.string()));
+  }
   return out.outcome();
 }
 
