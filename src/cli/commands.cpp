@@ -254,8 +254,10 @@ int resume_experiment(const Experiment& experiment, const RunArgs& args) {
                     dir.string(), recorded.seeds, *args.seeds));
   Config config(experiment.schema());
   config.merge_toml_file(dir / "config.toml");
-  experiment.validate(config);
+  // Before validate, which reads the data file: a changed or missing input is
+  // a question of which run this is (exit 2), not of a bad file.
   check_inputs_unchanged(dir, recorded.inputs, config);
+  experiment.validate(config);
   if (args.threads) set_num_threads(*args.threads);
   remove_leftovers(dir);
   return execute(experiment, config, dir, recorded.seeds, true, args.quiet);
@@ -291,7 +293,8 @@ RunManifest read_manifest(const fs::path& dir) {
     m.experiment = j.at("experiment").get<std::string>();
     m.seeds = j.at("seeds").get<int>();
     m.version = j.value("diffgen_version", "");
-    for (const auto& [key, file] : j.value("inputs", nlohmann::json::object()).items())
+    const nlohmann::json inputs = j.value("inputs", nlohmann::json::object());
+    for (const auto& [key, file] : inputs.items())
       m.inputs[key] = {file.at("path").get<std::string>(), file.at("fnv1a64").get<std::string>()};
     if (m.seeds < 1) throw std::invalid_argument("seeds < 1");
     return m;
