@@ -215,6 +215,9 @@ int execute(const Experiment& experiment, const Config& config, const fs::path& 
     const InterruptHandlers handlers;
     outcome = run_experiment(experiment, config, options);
     if (progress.bar) progress.bar->finish();
+    // A stop requested while the outputs were written: they are complete, but
+    // the caller asked us to stop and must not read exit 0 as "not stopped".
+    if (interrupt_requested()) throw Interrupted("the outputs were being written; they are complete");
   } catch (const Interrupted& e) {
     if (progress.bar) progress.bar->finish();
     std::fflush(stdout);
@@ -426,6 +429,7 @@ int run_sweep_command(const SweepArgs& args, Communicator& comm) {
     const InterruptHandlers handlers;
     summary = run_sweep(plan, options, comm);
     if (progress.bar) progress.bar->finish();
+    if (interrupt_requested()) throw Interrupted("the outputs were being written; they are complete");
   } catch (const Interrupted& e) {
     if (progress.bar) progress.bar->finish();
     std::fflush(stdout);
