@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "core/error.hpp"
+#include "core/interrupt.hpp"
 #include "core/parallel.hpp"
 #include "numerics/quadrature.hpp"
 
@@ -373,7 +374,7 @@ PathKlEvaluator::PathKlEvaluator(std::shared_ptr<const GaussianMixture> target, 
       return Vector::Constant(1, 2.0 * v * q.w.dot(exact_->posterior_trace(q.y, v * v)));
     };
     parallel_for(n, kIntervalChunk, [&](Index b, Index e) {
-      for (Index j = b; j < e; ++j)
+      for (Index j = b; j < e; ++j, throw_if_interrupted("the path KL's MMSE curve"))
         interval_[j] = integrate_adaptive(integrand, std::sqrt(grid_[j]), std::sqrt(grid_[j + 1]), mo.legendre_points,
                                           mo.tolerance)[0];
     });
@@ -403,6 +404,7 @@ PathKlEvaluator::PathKlEvaluator(std::shared_ptr<const GaussianMixture> target, 
   gauss_legendre(mo.legendre_points, gx, gw);
   parallel_for(n + 1, kIntervalChunk, [&](Index b, Index e) {
     for (Index j = b; j < e; ++j) {
+      throw_if_interrupted("the path KL's MMSE curve");
       traces.col(j) = path_traces(*exact_, X_, N_, grid_[j]);
       if (j < n) {
         Vector sum = Vector::Zero(R);

@@ -21,6 +21,8 @@
 #include "core/io.hpp"
 #include "core/parallel.hpp"
 #include "core/progress.hpp"
+#include "cli/out_folder.hpp"
+#include "report/plot.hpp"
 #include "experiments/sweep.hpp"
 #include "report/table.hpp"
 
@@ -41,8 +43,16 @@ std::vector<std::string> experiment_names() {
   return names;
 }
 
-// A fresh folder: the default name gets -2, -3, ... when two runs start in the same second.
-fs::path prepare_out_dir(const std::optional<fs::path>& out_dir, std::string_view default_name) {
+// An output folder with its lock held (FolderLock) for as long as this lives.
+struct LockedDir {
+  fs::path dir;
+  FolderLock lock;
+};
+
+// A fresh folder: the default name gets -2, -3, ... when two runs start in
+// the same second. An explicit --out is created when missing and locked
+// before anything in it is looked at.
+LockedDir prepare_out_dir(const std::optional<fs::path>& out_dir, std::string_view default_name) {
   std::error_code ec;
   if (out_dir) {
     const fs::path& dir = *out_dir;
@@ -51,7 +61,7 @@ fs::path prepare_out_dir(const std::optional<fs::path>& out_dir, std::string_vie
       throw ConfigError(fmt::format("cannot create output folder '{}': {}", dir.string(),
                                     ec ? ec.message() : "a file of that name exists"));
     }
-    return dir;
+    return {dir, FolderLock(dir)};
   }
   const fs::path base = default_out_dir(default_name, std::time(nullptr));
   fs::create_directories(base.parent_path(), ec);
@@ -59,7 +69,7 @@ fs::path prepare_out_dir(const std::optional<fs::path>& out_dir, std::string_vie
   constexpr int kMaxAttempts = 1000;
   for (int k = 1; k <= kMaxAttempts; ++k) {
     const fs::path dir = k == 1 ? base : fs::path(fmt::format("{}-{}", base.string(), k));
-    if (fs::create_directory(dir, ec)) return dir;
+    if (fs::create_directory(dir, ec)) return {dir, FolderLock(dir)};
     if (ec) throw ConfigError(fmt::format("cannot create output folder '{}': {}", dir.string(), ec.message()));
   }
   throw ConfigError(fmt::format("cannot find a free output folder name after '{}'", base.string()));
@@ -99,6 +109,45 @@ std::string shell_word(const std::string& word) {
   std::string quoted = "'";
   for (char c : word) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return quoted + "'";
+}
+
+// A fresh run writes only into an empty folder (its lock held): another
+// run's leftovers (stale plots, a second run's metrics) would mix with its
+// outputs, and an interrupted run's checkpoints are its only way to resume.
+// With --force a diffgen run's folder is cleared first; a folder of other
+// files is never cleared, since they may be the user's own.
+void claim_for_fresh_run(const fs::path& dir, bool force) {
+  const FolderContents contents = classify_folder(dir);
+  if (contents == FolderContents::Empty) return;
+  if (contents == FolderContents::Other)
+    throw ConfigError(fmt::format("--out '{}' is not empty and does not hold a diffgen run; choose an empty or new "
+                                  "folder (--force clears only a diffgen run's folder)",
+                                  dir.string()));
+  if (force) {
+    clear_folder(dir);
+    return;
+  }
+  std::string holds = "a diffgen run";
+  try {
+    const RunManifest m = read_manifest(dir);
+    std::error_code ec;
+    // timing.json is the last file a run writes.
+    holds = fs::exists(dir / "timing.json", ec)
+                ? fmt::format("a finished run of {}", m.experiment)
+                : fmt::format("an interrupted run of {}, resumable with: diffgen run {} --resume {}", m.experiment,
+                              m.experiment, shell_word(dir.string()));
+  } catch (const ConfigError&) {
+  }
+  throw ConfigError(fmt::format("--out '{}' already holds {}; add --force to clear it and start afresh",
+                                dir.string(), holds));
+}
+
+// Removes what a killed run left half-written: atomic-write temporaries
+// (.NAME.tmp.*) in the folder and its subfolders, and gnuplot scripts in the
+// temporary folder whose process is gone.
+void remove_leftovers(const fs::path& dir) {
+  remove_temporaries(dir);
+  remove_stale_plot_scripts();
 }
 
 // The checks of --resume that need no experiment code: the folder is a run's.
@@ -166,6 +215,9 @@ int execute(const Experiment& experiment, const Config& config, const fs::path& 
     const InterruptHandlers handlers;
     outcome = run_experiment(experiment, config, options);
     if (progress.bar) progress.bar->finish();
+    // A stop requested while the outputs were written: they are complete, but
+    // the caller asked us to stop and must not read exit 0 as "not stopped".
+    if (interrupt_requested()) throw Interrupted("the outputs were being written; they are complete");
   } catch (const Interrupted& e) {
     if (progress.bar) progress.bar->finish();
     std::fflush(stdout);
@@ -192,6 +244,8 @@ int execute(const Experiment& experiment, const Config& config, const fs::path& 
 int resume_experiment(const Experiment& experiment, const RunArgs& args) {
   const fs::path dir = *args.resume_dir;
   check_resume_folder(args, dir);
+  // Locked before the folder is read: a run still writing into it would change it under us.
+  const FolderLock lock(dir);
   const RunManifest recorded = read_manifest(dir);
   if (recorded.experiment != experiment.name())
     throw ConfigError(fmt::format("cannot resume '{}' as {}: it holds a run of '{}' (diffgen run {} --resume {})",
@@ -203,9 +257,19 @@ int resume_experiment(const Experiment& experiment, const RunArgs& args) {
                     dir.string(), recorded.seeds, *args.seeds));
   Config config(experiment.schema());
   config.merge_toml_file(dir / "config.toml");
+  // Before validate, which reads the data file: a changed or missing input is
+  // a question of which run this is (exit 2), not of a bad file.
+  check_inputs_unchanged(dir, recorded.inputs, config);
   experiment.validate(config);
   if (args.threads) set_num_threads(*args.threads);
+  remove_leftovers(dir);
   return execute(experiment, config, dir, recorded.seeds, true, args.quiet);
+}
+
+nlohmann::json inputs_json(const std::map<std::string, InputFile>& inputs) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [key, file] : inputs) j[key] = {{"path", file.path}, {"fnv1a64", file.hash}};
+  return j;
 }
 
 }  // namespace
@@ -214,6 +278,7 @@ void write_manifest(const fs::path& dir, const RunManifest& manifest) {
   write_json_atomic(dir / "run.json", nlohmann::json{{"experiment", manifest.experiment},
                                                      {"seeds", manifest.seeds},
                                                      {"diffgen_version", manifest.version},
+                                                     {"inputs", inputs_json(manifest.inputs)},
                                                      {"resume", fmt::format("diffgen run {} --resume DIR",
                                                                             manifest.experiment)}});
 }
@@ -231,6 +296,9 @@ RunManifest read_manifest(const fs::path& dir) {
     m.experiment = j.at("experiment").get<std::string>();
     m.seeds = j.at("seeds").get<int>();
     m.version = j.value("diffgen_version", "");
+    const nlohmann::json inputs = j.value("inputs", nlohmann::json::object());
+    for (const auto& [key, file] : inputs.items())
+      m.inputs[key] = {file.at("path").get<std::string>(), file.at("fnv1a64").get<std::string>()};
     if (m.seeds < 1) throw std::invalid_argument("seeds < 1");
     return m;
   } catch (const std::exception& e) {
@@ -313,9 +381,12 @@ int run_experiment(const RunArgs& args) {
   const Config config = resolve_config(experiment, args);
   experiment.validate(config);
   if (args.threads) set_num_threads(*args.threads);
-  const fs::path dir = prepare_out_dir(args.out_dir, args.experiment);
+  const LockedDir out = prepare_out_dir(args.out_dir, args.experiment);
+  const fs::path& dir = out.dir;
+  claim_for_fresh_run(dir, args.force);
+  remove_stale_plot_scripts();
   write_file_atomic(dir / "config.toml", config_file_text(config, args, seeds));
-  write_manifest(dir, {experiment.name(), seeds, std::string(kVersion)});
+  write_manifest(dir, {experiment.name(), seeds, std::string(kVersion), input_files(config)});
   return execute(experiment, config, dir, seeds, false, args.quiet);
 }
 
@@ -327,9 +398,13 @@ int run_sweep_command(const SweepArgs& args, Communicator& comm) {
   const SweepPlan plan = parse_sweep_file(args.file);
   if (args.threads) set_num_threads(*args.threads);
   std::string dir_text, error;
+  // Rank 0 alone writes, so it alone holds the folder's lock, for the whole sweep.
+  std::optional<LockedDir> out;
   if (comm.is_root()) {
     try {
-      dir_text = prepare_out_dir(args.out_dir, "sweep-" + plan.experiment->name()).string();
+      out.emplace(prepare_out_dir(args.out_dir, "sweep-" + plan.experiment->name()));
+      dir_text = out->dir.string();
+      remove_leftovers(out->dir);
     } catch (const ConfigError& e) {
       error = e.what();
     }
@@ -354,6 +429,7 @@ int run_sweep_command(const SweepArgs& args, Communicator& comm) {
     const InterruptHandlers handlers;
     summary = run_sweep(plan, options, comm);
     if (progress.bar) progress.bar->finish();
+    if (interrupt_requested()) throw Interrupted("the outputs were being written; they are complete");
   } catch (const Interrupted& e) {
     if (progress.bar) progress.bar->finish();
     std::fflush(stdout);

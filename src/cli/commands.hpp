@@ -4,12 +4,14 @@
 #pragma once
 
 #include <ctime>
+#include <map>
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "cli/out_folder.hpp"
 #include "core/config.hpp"
 #include "engine/communicator.hpp"
 #include "experiments/experiment.hpp"
@@ -31,6 +33,8 @@ struct RunArgs {
   std::optional<int> seeds;                          // default 1, or the resumed run's own
   std::optional<int> threads;                        // default: every core
   bool quiet = false;
+  // Clear --out first when it holds another diffgen run (never a folder of other files).
+  bool force = false;
   // Continue the run in this folder from its run.json, config.toml and stored
   // task results (no --config, --set or --out with it).
   std::optional<std::filesystem::path> resume_dir;
@@ -42,6 +46,8 @@ struct RunManifest {
   std::string experiment;
   int seeds = 1;
   std::string version;
+  // The input files the configuration names (data.file): a resume refuses changed ones.
+  std::map<std::string, InputFile> inputs;
 };
 void write_manifest(const std::filesystem::path& dir, const RunManifest& manifest);
 // ConfigError when the folder has no readable run.json.

@@ -40,6 +40,8 @@ struct RunCommand {
             ->type_name("K");
     threads_opt = app->add_option("--threads", threads, "Worker threads (default: all cores).");
     app->add_flag("--quiet,-q", args.quiet, "No progress or table; print only the output folder.");
+    app->add_flag("--force", args.force,
+                  "When --out holds another diffgen run, delete it first (a folder of other files is never cleared).");
     resume_opt = app->add_option(
         "--resume", resume_dir,
         "Continue the run in DIR (after a kill or Ctrl-C) from its run.json, config.toml, finished tasks and "

@@ -60,6 +60,10 @@ int interrupt_signal() {
   return g_signal.load(std::memory_order_relaxed);
 }
 
+void throw_if_interrupted(std::string_view where) {
+  if (interrupt_requested()) throw Interrupted("stopped during " + std::string(where));
+}
+
 void request_interrupt() {
   g_requests.fetch_add(1, std::memory_order_relaxed);
 }

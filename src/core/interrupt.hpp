@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "core/error.hpp"
 
@@ -37,6 +38,11 @@ class InterruptHandlers {
 bool interrupt_requested();
 // The signal that requested the stop, 0 for request_interrupt() or none.
 int interrupt_signal();
+// Throws Interrupted naming `where` when a stop was requested: for long
+// evaluation loops (PF-ODE solves, path KL grids) that have no state to save
+// and whose task is simply computed again on resume. Call it often enough
+// that a stop is honoured well within a second.
+void throw_if_interrupted(std::string_view where);
 // Requests a stop as a signal would (tests; embedding programs).
 void request_interrupt();
 // Forgets a request, e.g. before a second run in the same process.

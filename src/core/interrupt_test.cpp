@@ -17,6 +17,20 @@ TEST(Interrupt, RequestAndClear) {
   EXPECT_FALSE(interrupt_requested());
 }
 
+TEST(Interrupt, ThrowIfInterruptedNamesWhere) {
+  clear_interrupt();
+  EXPECT_NO_THROW(throw_if_interrupted("a solve"));
+  request_interrupt();
+  try {
+    throw_if_interrupted("a solve");
+    ADD_FAILURE() << "no Interrupted";
+  } catch (const Interrupted& e) {
+    EXPECT_NE(std::string(e.what()).find("a solve"), std::string::npos) << e.what();
+    EXPECT_EQ(e.exit_code(), kInterruptedExitCode);
+  }
+  clear_interrupt();
+}
+
 TEST(Interrupt, FirstSignalSetsTheFlagAndTheProcessGoesOn) {
   clear_interrupt();
   for (int sig : {SIGINT, SIGTERM}) {

@@ -232,4 +232,18 @@ void write_json_atomic(const fs::path& path, const nlohmann::json& value) {
   }
 }
 
+int remove_temporaries(const fs::path& dir) {
+  std::error_code ec;
+  std::vector<fs::path> leftovers;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() > 1 && name[0] == '.' && name.find(".tmp.") != std::string::npos && it->is_regular_file(ec))
+      leftovers.push_back(it->path());
+  }
+  int removed = 0;
+  for (const auto& path : leftovers) removed += fs::remove(path, ec) ? 1 : 0;
+  return removed;
+}
+
 }  // namespace diffgen

@@ -23,6 +23,11 @@ namespace diffgen {
 // (exit code 3) naming the file and the system's reason.
 void write_file_atomic(const std::filesystem::path& path, std::string_view contents);
 
+// Removes the temporaries of write_file_atomic and of plots (.NAME.tmp.*)
+// in `dir` and its subfolders: what a killed writer left behind. Only for a
+// folder no other process writes into (a locked run folder). Returns how many.
+int remove_temporaries(const std::filesystem::path& dir);
+
 // The whole file as bytes. Throws DataError naming the file when it cannot be read.
 std::string read_text_file(const std::filesystem::path& path);
 

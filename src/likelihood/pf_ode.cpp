@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/interrupt.hpp"
 #include "core/parallel.hpp"
 #include "numerics/ode.hpp"
 #include "sde/probability_flow.hpp"
@@ -100,6 +101,8 @@ PfOdeSummary pf_ode_log_density(const ScoreModel& model, const Sde& sde, const M
   // gets depends only on its chunk, never on the thread that ran it.
   const DormandPrinceOptions stepper = stepper_options(options, sde);
   parallel_for(n, options.chunk, [&](Index b, Index e) {
+    // Per chunk: a whole solve can take many seconds, a chunk a fraction of one.
+    throw_if_interrupted("a PF-ODE likelihood solve");
     Matrix x = X.middleRows(b, e - b);
     Vector l;
     const DormandPrince rk = integrate_chunk(model, sde, options, stepper, x, l);

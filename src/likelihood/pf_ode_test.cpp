@@ -6,6 +6,7 @@
 #include <numbers>
 
 #include "core/error.hpp"
+#include "core/interrupt.hpp"
 #include "core/parallel.hpp"
 #include "models/oracles.hpp"
 #include "targets/gaussian_mixture.hpp"
@@ -55,6 +56,19 @@ TEST(PfOde, GaussianExactScoreAndPriorGiveTheClosedForm1d) {
     expect_closed_form(*target, VeSde(25.0), X, o);
     expect_closed_form(*target, VpSde(), X, o);
   }
+}
+
+// A stop request ends a solve at its next chunk, not after the whole solve
+// (which can take many seconds on large evaluation sets).
+TEST(PfOde, StopRequestEndsTheSolveWithInterrupted) {
+  const auto target = gaussian_1d();
+  const VpSde sde;
+  const auto oracle = make_population_oracle(target, std::shared_ptr<const Sde>(&sde, [](const Sde*) {}));
+  const Matrix X = Vector::LinSpaced(41, -6.0, 7.0);
+  request_interrupt();
+  EXPECT_THROW(pf_ode_log_density(*oracle, sde, X, PfOdeOptions{}, exact_prior(*target, sde)), Interrupted);
+  clear_interrupt();
+  EXPECT_NO_THROW(pf_ode_log_density(*oracle, sde, X, PfOdeOptions{}, exact_prior(*target, sde)));
 }
 
 TEST(PfOde, GaussianExactScoreAndPriorGiveTheClosedForm2dFullCovariance) {

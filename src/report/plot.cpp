@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <spawn.h>
+#include <sys/prctl.h>
+#include <csignal>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <string_view>
@@ -229,9 +232,11 @@ struct TempFile {
   }
 };
 
-// A new empty file in the temporary folder; its fd is returned open.
+// A new empty file in the temporary folder; its fd is returned open. Its name
+// carries our pid (diffgen-STEM-PID-XXXXXX), so that a later run can remove
+// the files of a run that was killed before it could (remove_stale_plot_scripts).
 int make_temp(TempFile& file, std::string_view stem) {
-  std::string pattern = (fs::temp_directory_path() / fmt::format("diffgen-{}-XXXXXX", stem)).string();
+  std::string pattern = (fs::temp_directory_path() / fmt::format("diffgen-{}-{}-XXXXXX", stem, ::getpid())).string();
   const int fd = ::mkstemp(pattern.data());
   if (fd < 0) throw Error(fmt::format("cannot create a temporary file for gnuplot: {}", std::strerror(errno)), 1);
   file.path = pattern;
@@ -245,6 +250,52 @@ std::string read_all(const std::string& path) {
   return text.str();
 }
 
+// Starts `gnuplot SCRIPT` with its output into log_fd. fork and exec rather
+// than posix_spawn, so that the child can ask the kernel to kill it when we
+// die (PR_SET_PDEATHSIG): a killed run must not leave gnuplot running. Only
+// async-signal-safe calls between fork and exec. Returns 0 or the errno of the
+// failed start (ENOENT: gnuplot is not installed), sent back through a pipe.
+int spawn_gnuplot(const std::string& script_path, int log_fd, pid_t* child) {
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0) return errno;
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    const int err = errno;
+    ::close(report[0]);
+    ::close(report[1]);
+    return err;
+  }
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);  // the parent died before prctl took effect
+    const int in = ::open("/dev/null", O_RDONLY);
+    if (in >= 0) ::dup2(in, STDIN_FILENO);
+    ::dup2(log_fd, STDOUT_FILENO);
+    ::dup2(log_fd, STDERR_FILENO);
+    char program[] = "gnuplot";
+    char* argv[] = {program, const_cast<char*>(script_path.c_str()), nullptr};
+    ::execvp("gnuplot", argv);
+    const int err = errno;
+    [[maybe_unused]] const ssize_t n = ::write(report[1], &err, sizeof err);
+    ::_exit(127);
+  }
+  ::close(report[1]);
+  int err = 0;
+  ssize_t n = 0;
+  while ((n = ::read(report[0], &err, sizeof err)) < 0 && errno == EINTR) {
+  }
+  ::close(report[0]);
+  *child = pid;
+  if (n == static_cast<ssize_t>(sizeof err)) {
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return err;
+  }
+  return 0;
+}
+
 void run_gnuplot(const std::string& script_text, const fs::path& png) {
   TempFile script, log;
   const int script_fd = make_temp(script, "plot");
@@ -254,16 +305,8 @@ void run_gnuplot(const std::string& script_text, const fs::path& png) {
   if (!wrote) throw Error(fmt::format("cannot write the gnuplot script for '{}'", png.string()), 1);
   const int log_fd = make_temp(log, "gnuplot-log");
 
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, log_fd, STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, log_fd, STDERR_FILENO);
-  std::string program = "gnuplot";
-  std::vector<char*> argv = {program.data(), script.path.data(), nullptr};
   pid_t pid = 0;
-  const int spawn_error = ::posix_spawnp(&pid, "gnuplot", &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
+  const int spawn_error = spawn_gnuplot(script.path, log_fd, &pid);
   ::close(log_fd);
   if (spawn_error == ENOENT) {
     throw Error(fmt::format("cannot draw '{}': the gnuplot program is not installed (not found on PATH); "
@@ -406,6 +449,19 @@ bool gnuplot_available() {
     if (::access(candidate.c_str(), X_OK) == 0) return true;
     if (colon == std::string_view::npos) return false;
     dirs.remove_prefix(colon + 1);
+  }
+}
+
+void remove_stale_plot_scripts() {
+  std::error_code ec;
+  static const std::regex kName(R"(diffgen-(plot|gnuplot-log)-([0-9]+)-.{6})");
+  for (const auto& entry : fs::directory_iterator(fs::temp_directory_path(ec), ec)) {
+    std::smatch m;
+    const std::string name = entry.path().filename().string();
+    if (!std::regex_match(name, m, kName)) continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(m[2].str()));
+    // ESRCH: no such process, so nobody is using the file.
+    if (pid != ::getpid() && ::kill(pid, 0) != 0 && errno == ESRCH) fs::remove(entry.path(), ec);
   }
 }
 

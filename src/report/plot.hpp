@@ -73,4 +73,9 @@ std::string gnuplot_script(const PanelGrid& grid, const std::filesystem::path& p
 // Whether an executable `gnuplot` is on PATH.
 bool gnuplot_available();
 
+// Removes the gnuplot scripts and logs in the temporary folder that a diffgen
+// process left behind when it was killed (their names carry its pid; only
+// those whose process is gone are removed).
+void remove_stale_plot_scripts();
+
 }  // namespace diffgen
