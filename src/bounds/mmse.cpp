@@ -7,8 +7,8 @@
 #include <numbers>
 #include <stdexcept>
 
-#include "core/limits.hpp"
 #include "core/error.hpp"
+#include "core/limits.hpp"
 #include "core/parallel.hpp"
 #include "core/rng.hpp"
 #include "numerics/quadrature.hpp"

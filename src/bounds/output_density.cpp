@@ -8,8 +8,8 @@
 #include <numbers>
 #include <vector>
 
-#include "core/limits.hpp"
 #include "core/error.hpp"
+#include "core/limits.hpp"
 
 namespace diffgen {
 namespace {

@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <cmath>
 
-#include "core/limits.hpp"
 #include "core/error.hpp"
 #include "core/io.hpp"
+#include "core/limits.hpp"
 #include "data/points_file.hpp"
 #include "experiments/training_study.hpp"
 

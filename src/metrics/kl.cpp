@@ -8,9 +8,9 @@
 #include <numbers>
 #include <vector>
 
-#include "core/limits.hpp"
 #include "core/error.hpp"
 #include "core/io.hpp"
+#include "core/limits.hpp"
 #include "core/parallel.hpp"
 #include "likelihood/score_integration.hpp"
 

@@ -9,8 +9,8 @@
 #include <numeric>
 #include <vector>
 
-#include "core/limits.hpp"
 #include "core/error.hpp"
+#include "core/limits.hpp"
 #include "core/parallel.hpp"
 #include "numerics/quadrature.hpp"
 
