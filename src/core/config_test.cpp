@@ -286,7 +286,8 @@ TEST(Config, TomlFile) {
 
 TEST(Config, AFifoConfigFileIsRefusedWithoutBlocking) {
   Config c(test_schema());
-  const auto fifo = std::filesystem::temp_directory_path() / ("diffgen-config-fifo-" + std::to_string(::getpid()) + ".toml");
+  const auto fifo =
+      std::filesystem::temp_directory_path() / ("diffgen-config-fifo-" + std::to_string(::getpid()) + ".toml");
   std::filesystem::remove(fifo);
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   const std::string err = config_error([&] { c.merge_toml_file(fifo); });

@@ -10,8 +10,8 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <stdexcept>
 #include <system_error>
 
@@ -96,8 +96,10 @@ std::string read_input_file(const fs::path& path, std::uint64_t max_bytes) {
   const std::string name = path.string();
   // stat (following symlinks) before open: opening a FIFO would block.
   struct stat info {};
-  if (::stat(path.c_str(), &info) != 0) throw DataError(fmt::format("cannot read '{}': {}", name, std::strerror(errno)));
-  if (auto why = not_a_regular_file(info); !why.empty()) throw DataError(fmt::format("cannot read '{}': {}", name, why));
+  if (::stat(path.c_str(), &info) != 0)
+    throw DataError(fmt::format("cannot open '{}': {}", name, std::strerror(errno)));
+  if (auto why = not_a_regular_file(info); !why.empty())
+    throw DataError(fmt::format("cannot read '{}': {}", name, why));
   if (static_cast<std::uint64_t>(info.st_size) > max_bytes)
     throw DataError(too_large(path, static_cast<std::uint64_t>(info.st_size), max_bytes));
   // O_NONBLOCK: should the path have been replaced by a FIFO since the stat,
@@ -109,7 +111,8 @@ std::string read_input_file(const fs::path& path, std::uint64_t max_bytes) {
     ~FdCloser() { ::close(fd); }
   } closer{fd};
   if (::fstat(fd, &info) != 0) throw DataError(fmt::format("cannot read '{}': {}", name, std::strerror(errno)));
-  if (auto why = not_a_regular_file(info); !why.empty()) throw DataError(fmt::format("cannot read '{}': {}", name, why));
+  if (auto why = not_a_regular_file(info); !why.empty())
+    throw DataError(fmt::format("cannot read '{}': {}", name, why));
   std::string bytes;
   bytes.reserve(static_cast<std::size_t>(info.st_size));
   char buffer[1 << 16];

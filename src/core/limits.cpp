@@ -30,9 +30,10 @@ Index checked_count(double value, Index max_count, std::string_view what) {
 Index checked_setting_count(double value, Index max_count, std::string_view keys) {
   const std::string problem = count_problem(value, max_count);
   if (!problem.empty()) {
-    throw ConfigError(fmt::format("{}: the number of points these settings imply {}; choose values that keep it "
-                                  "at most {}",
-                                  keys, problem, max_count));
+    throw ConfigError(
+        fmt::format("{}: the number of points these settings imply {}; choose values that keep it "
+                    "at most {}",
+                    keys, problem, max_count));
   }
   return static_cast<Index>(std::ceil(value));
 }
@@ -58,8 +59,8 @@ std::string format_bytes(double bytes) {
 void require_memory(double bytes, std::string_view keys, std::string_view purpose) {
   const auto limit = static_cast<double>(memory_limit_bytes());
   if (std::isnan(bytes) || bytes > limit) {
-    throw ConfigError(fmt::format("{} needs about {} for {}; at most {} (half the physical memory) is allowed",
-                                  keys, std::isfinite(bytes) ? format_bytes(bytes) : "unbounded memory", purpose,
+    throw ConfigError(fmt::format("{} needs about {} for {}; at most {} (half the physical memory) is allowed", keys,
+                                  std::isfinite(bytes) ? format_bytes(bytes) : "unbounded memory", purpose,
                                   format_bytes(limit)));
   }
 }

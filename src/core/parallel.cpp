@@ -156,8 +156,8 @@ void parallel_for(Index n, Index grain, const std::function<void(Index, Index)>&
     } catch (const std::exception& e) {
       std::call_once(g_warned, [&] {
         std::fprintf(stderr, "%s\n",
-                     fmt::format("diffgen: warning: could only start {} of {} threads ({}); continuing with {}",
-                                 w, workers, e.what(), w)
+                     fmt::format("diffgen: warning: could only start {} of {} threads ({}); continuing with {}", w,
+                                 workers, e.what(), w)
                          .c_str());
       });
       break;

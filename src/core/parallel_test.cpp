@@ -48,7 +48,8 @@ TEST(Parallel, ThreadThatCannotStartDoesNotAbort) {
   // Lets two workers start, then fails as std::thread does under a process limit.
   std::atomic<int> started{0};
   set_thread_starter([&](std::function<void()> work) {
-    if (started.fetch_add(1) >= 2) throw std::system_error(std::make_error_code(std::errc::resource_unavailable_try_again));
+    if (started.fetch_add(1) >= 2)
+      throw std::system_error(std::make_error_code(std::errc::resource_unavailable_try_again));
     return std::thread(std::move(work));
   });
   set_num_threads(8);

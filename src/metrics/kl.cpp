@@ -236,7 +236,8 @@ KlGridSummary kl_against_prior(const std::function<Vector(const Vector&)>& log_p
   const double T = sde.T();
   const double half_width = std::abs(sde.a(T)) * reach + 12.0 * std::max(sde.s(T), sde.prior_std());
   const double h = std::min(narrowest, sde.prior_std()) / 16.0;
-  const Index intervals = 4 * std::max<Index>(2, checked_count(2.0 * half_width / h / 4.0, kMaxGridPoints / 4, "KL against the prior: grid"));
+  const Index intervals = 4 * std::max<Index>(2, checked_count(2.0 * half_width / h / 4.0, kMaxGridPoints / 4,
+                                                               "KL against the prior: grid"));
   const Grid grid{-half_width, half_width, intervals + 1};
   const Vector x = grid.nodes();
   return kl_on_grid(grid, log_p_T(x), sde.prior_log_density(x));
