@@ -1,5 +1,7 @@
 // End-to-end tests of the diffgen program: they run the built binary the way
 // a user or a script does and check exit codes (DESIGN.md) and messages.
+#include <sys/stat.h>
+
 #include "e2e.hpp"
 
 namespace diffgen::e2e {
@@ -134,6 +136,34 @@ TEST_F(Cli, MissingConfigFileIsNamed) {
   const Result r = diffgen("run early-stopping --config no-such-preset.toml");
   EXPECT_EQ(r.code, 2);
   EXPECT_THAT(r.err, HasSubstr("no-such-preset.toml"));
+  EXPECT_FALSE(exists("runs"));
+}
+
+TEST_F(Cli, AConfigFileThatIsAFifoIsRefusedWithoutBlocking) {
+  // Opening a FIFO for reading waits for a writer: the run used to hang.
+  ASSERT_EQ(::mkfifo((dir_ / "preset.toml").c_str(), 0600), 0);
+  const Result r = diffgen("run early-stopping --config preset.toml");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, AllOf(HasSubstr("preset.toml"), HasSubstr("FIFO")));
+  EXPECT_FALSE(exists("runs"));
+}
+
+TEST_F(Cli, ADataFileThatIsADeviceIsRefusedWithExitCode3) {
+  // /dev/zero behind a .csv name was read until the memory ran out.
+  std::filesystem::create_symlink("/dev/zero", dir_ / "points.csv");
+  const Result r = diffgen("run early-stopping --set data.file=points.csv");
+  EXPECT_EQ(r.code, 3);
+  EXPECT_THAT(r.err, AllOf(HasSubstr("points.csv"), HasSubstr("device")));
+}
+
+TEST_F(Cli, AnEpsilonWhoseFloorGridExceedsMemoryIsRefusedBeforeTraining) {
+  // eps = 1e-300 overflowed the empirical floor's grid size (a wrong floor,
+  // exit 0); 1e-15 ran out of memory after training (std::bad_alloc, exit 1).
+  for (const char* eps : {"1e-300", "1e-15"}) {
+    const Result r = diffgen(std::string("run early-stopping --set sde.eps=") + eps);
+    EXPECT_EQ(r.code, 2) << eps << r.err;
+    EXPECT_THAT(r.err, AllOf(HasSubstr("sde.eps"), HasSubstr("needs about")));
+  }
   EXPECT_FALSE(exists("runs"));
 }
 

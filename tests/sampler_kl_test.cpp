@@ -137,6 +137,19 @@ TEST_F(SamplerKl, BadSettingsExitWithCode2NamingTheKeyBeforeAnyOutput) {
   }
 }
 
+TEST_F(SamplerKl, AHugePerturbationFailsCleanlyInsteadOfCrashing) {
+  // The output density's grid size (hi - lo) / h overflowed the integer
+  // conversion at perturbed.eps = 1e100 and the program crashed (SIGSEGV).
+  const fs::path out = fresh("huge-eps");
+  const Result r = diffgen(
+      "run sampler-kl --set steps=8,16 --set estimators=perturbed --set perturbed.eps=1e100 "
+      "--set dimensions=1 --quiet --out " +
+      out.string());
+  EXPECT_EQ(r.code, 4) << r.all();
+  EXPECT_NE(r.all().find("grid points"), std::string::npos) << r.all();
+  fs::remove_all(out);
+}
+
 TEST_F(SamplerKl, PresetFileEqualsTheDefaults) {
   const fs::path a = fresh("preset-a"), b = fresh("preset-b");
   const std::string preset = std::string(DIFFGEN_SOURCE_DIR) + "/configs/sampler-kl.toml";

@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "core/error.hpp"
+#include "core/limits.hpp"
 #include "core/parallel.hpp"
 #include "core/rng.hpp"
 #include "numerics/quadrature.hpp"
@@ -70,7 +71,8 @@ ObservationQuadrature observation_quadrature(const GaussianMixture& target, doub
     s_min = std::min(s_min, s);
   }
   // At least four nodes per standard deviation of the narrowest component.
-  const Index points = std::max<Index>(o.quadrature_points, static_cast<Index>(std::ceil(4.0 * (hi - lo) / s_min)) + 1);
+  const Index points = std::max<Index>(
+      o.quadrature_points, checked_count(4.0 * (hi - lo) / s_min, kMaxGridPoints, "MMSE quadrature of the target") + 1);
   const double h = (hi - lo) / static_cast<double>(points - 1);
   q.y.resize(points, 1);
   for (Index j = 0; j < points; ++j) q.y(j, 0) = lo + h * static_cast<double>(j);

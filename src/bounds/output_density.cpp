@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/limits.hpp"
 
 namespace diffgen {
 namespace {
@@ -80,9 +81,10 @@ void scatter(const Vector& q, double h, const Transition& tr, const std::vector<
   for (const Index j : kept) {
     const double mass = h * q[j];
     const double m = tr.mean[j], v = tr.var[j], s = std::sqrt(v);
-    const Index i0 = std::max<Index>(0, static_cast<Index>(std::ceil((m - width * s - lo) / h_new)));
-    const Index i1 = std::min<Index>(last, static_cast<Index>(std::floor((m + width * s - lo) / h_new)));
-    const Index ic = std::clamp<Index>(static_cast<Index>(std::llround((m - lo) / h_new)), 0, last);
+    // Clamped in double: a source far off the grid must not overflow the index.
+    const Index i0 = clamped_index(std::ceil((m - width * s - lo) / h_new), 0, last + 1);
+    const Index i1 = clamped_index(std::floor((m + width * s - lo) / h_new), -1, last);
+    const Index ic = clamped_index(std::round((m - lo) / h_new), 0, last);
     if (i1 < i0) {
       // A kernel narrower than the grid step (not with spacing <= 1): its mass goes to the nearest node.
       out[ic] += mass / h_new;
@@ -208,12 +210,14 @@ Density scatter_refined(const ConditionalMeanEstimator& f, StepRule rule, const 
   Density next;
   double h_new = window.h;
   for (int pass = 0;; ++pass) {
-    const Index points = static_cast<Index>(std::ceil((window.hi - window.lo) / h_new)) + 1;
+    const double wanted = std::ceil((window.hi - window.lo) / h_new) + 1.0;
+    // Compared in double: an overflowing count must not wrap past the check.
+    const Index points = wanted <= static_cast<double>(o.max_points) ? static_cast<Index>(wanted) : o.max_points + 1;
     if (points > o.max_points || pass > 100)
       throw NumericalError(fmt::format(
           "output density: step {} at t = {} needs {} grid points (more than {}); the kernels are too narrow "
           "for the spread of the samples",
-          k + 1, grid[k + 1], points, o.max_points));
+          k + 1, grid[k + 1], wanted, o.max_points));
     next.y = uniform_nodes(window.lo, h_new, points);
     next.q = Vector::Zero(points);
     scatter(src.q, src.h, src.tr, kept, window.lo, h_new, o.kernel_width, next.q, evaluations);

@@ -14,6 +14,8 @@
 #include <system_error>
 
 #include "core/error.hpp"
+#include "core/io.hpp"
+#include "core/limits.hpp"
 
 namespace diffgen {
 namespace {
@@ -875,11 +877,16 @@ void Config::merge_toml_file(const std::filesystem::path& path) {
   if (std::filesystem::is_directory(status)) {
     throw ConfigError(fmt::format("config file '{}' is a folder, not a TOML file", path.string()));
   }
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (!in) throw ConfigError(fmt::format("config file '{}' cannot be read", path.string()));
-  merge_toml_string(text.str(), path.string());
+  // A FIFO or a device named config.toml is refused before it is opened, and
+  // a file larger than the input limit before it is read (read_input_file);
+  // the configuration's contract is exit code 2, so its message is kept.
+  std::string text;
+  try {
+    text = read_input_file(path, kMaxInputFileBytes);
+  } catch (const DataError& e) {
+    throw ConfigError(fmt::format("config file: {}", e.what()));
+  }
+  merge_toml_string(text, path.string());
 }
 
 void Config::merge_toml_string(std::string_view text, std::string_view source) {

@@ -2,6 +2,8 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -280,6 +282,18 @@ TEST(Config, TomlFile) {
             "config file '/nonexistent/preset.toml' does not exist");
   EXPECT_THAT(config_error([&] { c.merge_toml_file(std::filesystem::temp_directory_path()); }),
               HasSubstr("is a folder"));
+}
+
+TEST(Config, AFifoConfigFileIsRefusedWithoutBlocking) {
+  Config c(test_schema());
+  const auto fifo =
+      std::filesystem::temp_directory_path() / ("diffgen-config-fifo-" + std::to_string(::getpid()) + ".toml");
+  std::filesystem::remove(fifo);
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const std::string err = config_error([&] { c.merge_toml_file(fifo); });
+  std::filesystem::remove(fifo);
+  EXPECT_THAT(err, AllOf(HasSubstr(fifo.string()), HasSubstr("FIFO")));
+  EXPECT_THAT(config_error([&] { c.merge_toml_file("/dev/zero"); }), HasSubstr("device"));
 }
 
 TEST(Config, TomlRoundTripIsExact) {

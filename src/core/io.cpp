@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -9,12 +10,13 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <stdexcept>
 #include <system_error>
 
 #include "core/error.hpp"
+#include "core/limits.hpp"
 
 namespace diffgen {
 namespace {
@@ -68,12 +70,65 @@ void check_finite(const nlohmann::json& value, const std::string& pointer) {
 }  // namespace
 
 std::string read_text_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw DataError(fmt::format("cannot read '{}': {}", path.string(), std::strerror(errno)));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) throw DataError(fmt::format("cannot read '{}': read error", path.string()));
-  return text.str();
+  return read_input_file(path, kMaxInputFileBytes);
+}
+
+namespace {
+
+// Why `info` is not a file to read whole, or empty.
+std::string not_a_regular_file(const struct stat& info) {
+  if (S_ISREG(info.st_mode)) return {};
+  if (S_ISDIR(info.st_mode)) return "it is a folder, not a file";
+  if (S_ISFIFO(info.st_mode)) return "it is a pipe (FIFO), not a regular file";
+  if (S_ISCHR(info.st_mode) || S_ISBLK(info.st_mode)) return "it is a device, not a regular file";
+  if (S_ISSOCK(info.st_mode)) return "it is a socket, not a regular file";
+  return "it is not a regular file";
+}
+
+std::string too_large(const fs::path& path, std::uint64_t size, std::uint64_t max_bytes) {
+  return fmt::format("cannot read '{}': it is {} long, more than the {} an input file may have", path.string(),
+                     format_bytes(static_cast<double>(size)), format_bytes(static_cast<double>(max_bytes)));
+}
+
+}  // namespace
+
+std::string read_input_file(const fs::path& path, std::uint64_t max_bytes) {
+  const std::string name = path.string();
+  // stat (following symlinks) before open: opening a FIFO would block.
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0)
+    throw DataError(fmt::format("cannot open '{}': {}", name, std::strerror(errno)));
+  if (auto why = not_a_regular_file(info); !why.empty())
+    throw DataError(fmt::format("cannot read '{}': {}", name, why));
+  if (static_cast<std::uint64_t>(info.st_size) > max_bytes)
+    throw DataError(too_large(path, static_cast<std::uint64_t>(info.st_size), max_bytes));
+  // O_NONBLOCK: should the path have been replaced by a FIFO since the stat,
+  // the open still returns, and the fstat below refuses it.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) throw DataError(fmt::format("cannot read '{}': {}", name, std::strerror(errno)));
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { ::close(fd); }
+  } closer{fd};
+  if (::fstat(fd, &info) != 0) throw DataError(fmt::format("cannot read '{}': {}", name, std::strerror(errno)));
+  if (auto why = not_a_regular_file(info); !why.empty())
+    throw DataError(fmt::format("cannot read '{}': {}", name, why));
+  std::string bytes;
+  bytes.reserve(static_cast<std::size_t>(info.st_size));
+  char buffer[1 << 16];
+  for (;;) {
+    const ssize_t got = ::read(fd, buffer, sizeof buffer);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      throw DataError(fmt::format("cannot read '{}': {}", name, std::strerror(errno)));
+    }
+    if (got == 0) break;
+    // A file that grows while it is read is held to the same limit.
+    if (bytes.size() + static_cast<std::size_t>(got) > max_bytes)
+      throw DataError(too_large(path, bytes.size() + static_cast<std::uint64_t>(got), max_bytes));
+    bytes.append(buffer, static_cast<std::size_t>(got));
+  }
+  return bytes;
 }
 
 void write_file_atomic(const fs::path& path, std::string_view contents) {

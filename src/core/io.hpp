@@ -28,8 +28,16 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
 // folder no other process writes into (a locked run folder). Returns how many.
 int remove_temporaries(const std::filesystem::path& dir);
 
-// The whole file as bytes. Throws DataError naming the file when it cannot be read.
+// The whole file as bytes, through read_input_file. Throws DataError naming
+// the file when it cannot be read.
 std::string read_text_file(const std::filesystem::path& path);
+
+// The whole of an input file (data, configuration, plan), at most `max_bytes`
+// long. Only a regular file (possibly through a symlink) is read: a FIFO, a
+// device such as /dev/zero or a folder is refused before it is opened (opening
+// a FIFO blocks until a writer comes; a device never ends), and so is a file
+// longer than the limit. Throws DataError (exit code 3) naming the file and why.
+std::string read_input_file(const std::filesystem::path& path, std::uint64_t max_bytes);
 
 // Shortest decimal text that reads back to exactly `x` ("0.1", "1e-10").
 std::string format_double(double x);

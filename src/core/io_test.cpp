@@ -73,6 +73,42 @@ TEST_F(IoTest, ReadTextFileReturnsTheBytesAndNamesAMissingFile) {
   }
 }
 
+// The message of the DataError that reading `path` throws ("" if none).
+std::string read_error(const fs::path& path, std::uint64_t max_bytes = std::uint64_t{1} << 30) {
+  try {
+    read_input_file(path, max_bytes);
+  } catch (const DataError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST_F(IoTest, AFifoIsRefusedWithoutBlocking) {
+  // Opening a FIFO for reading blocks until a writer comes: the test would hang.
+  const fs::path fifo = dir_ / "points.csv";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_THAT(read_error(fifo), AllOf(HasSubstr("points.csv"), HasSubstr("FIFO")));
+  EXPECT_THAT(read_error(fifo), HasSubstr("not a regular file"));
+}
+
+TEST_F(IoTest, DevicesAreRefusedAlsoThroughASymlink) {
+  // /dev/zero never ends: reading it whole would fill the memory.
+  for (const char* device : {"/dev/zero", "/dev/urandom"}) {
+    const fs::path link = dir_ / (std::string("x") + std::to_string(listing().size()) + ".npy");
+    fs::create_symlink(device, link);
+    EXPECT_THAT(read_error(link), AllOf(HasSubstr(link.string()), HasSubstr("device"))) << device;
+  }
+  EXPECT_THAT(read_error("/dev/zero"), HasSubstr("device"));
+  EXPECT_THAT(read_error(dir_), HasSubstr("folder"));
+}
+
+TEST_F(IoTest, FilesAreReadWithASizeLimit) {
+  const fs::path path = dir_ / "big.toml";
+  write_file_atomic(path, std::string(2048, 'x'));
+  EXPECT_THAT(read_error(path, 1024), AllOf(HasSubstr("big.toml"), HasSubstr("2 KiB"), HasSubstr("1 KiB")));
+  EXPECT_EQ(read_input_file(path, 2048).size(), 2048u);
+}
+
 TEST_F(IoTest, AtomicWriteFailureIsADataErrorAndKeepsTheOldFile) {
   const fs::path path = dir_ / "keep.txt";
   write_file_atomic(path, "old");

@@ -21,6 +21,7 @@
 
 #include "core/error.hpp"
 #include "core/io.hpp"
+#include "core/limits.hpp"
 
 namespace diffgen {
 namespace {
@@ -410,30 +411,10 @@ std::uint64_t npy_value_count(std::size_t size, std::size_t data_begin, const Np
   return count;
 }
 
+// Only regular files, at most kMaxInputFileBytes (read_input_file): a FIFO
+// or /dev/zero named points.csv must not block or fill the memory.
 std::string read_whole_file(const std::filesystem::path& file) {
-  const std::string name = file.string();
-  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw DataError(fmt::format("cannot open '{}': {}", name, std::strerror(errno)));
-  struct FdCloser {
-    int fd;
-    ~FdCloser() { ::close(fd); }
-  } closer{fd};
-  struct stat info {};
-  if (::fstat(fd, &info) != 0) throw DataError(fmt::format("cannot read '{}': {}", name, std::strerror(errno)));
-  if (S_ISDIR(info.st_mode)) throw DataError(fmt::format("cannot read '{}': it is a folder, not a file", name));
-  std::string bytes;
-  if (S_ISREG(info.st_mode) && info.st_size > 0) bytes.reserve(static_cast<std::size_t>(info.st_size));
-  char buffer[1 << 16];
-  for (;;) {
-    const ssize_t got = ::read(fd, buffer, sizeof buffer);
-    if (got < 0) {
-      if (errno == EINTR) continue;
-      throw DataError(fmt::format("cannot read '{}': {}", name, std::strerror(errno)));
-    }
-    if (got == 0) break;
-    bytes.append(buffer, static_cast<std::size_t>(got));
-  }
-  return bytes;
+  return read_input_file(file, kMaxInputFileBytes);
 }
 
 }  // namespace

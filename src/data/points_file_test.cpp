@@ -23,6 +23,7 @@ namespace diffgen {
 namespace {
 
 namespace fs = std::filesystem;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
@@ -367,6 +368,24 @@ TEST_F(PointsFileTest, NpyHostileShapeIsRefusedBeforeAllocating) {
   expect_error("points.npy",
                npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (1099511627776, 2)}", f8_zeros(1)),
                {"truncated", "needs 17592186044416 bytes of data after byte 128, the file has 8"});
+}
+
+TEST_F(PointsFileTest, AFifoOrADeviceIsRefusedBeforeItIsRead) {
+  // A FIFO would block the open forever; /dev/zero behind a .npy name would
+  // be read until the memory runs out.
+  const fs::path fifo = dir_ / "points.csv";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const fs::path zero = dir_ / "points.npy";
+  fs::create_symlink("/dev/zero", zero);
+  for (const fs::path& path : {fifo, zero}) {
+    try {
+      load_points(path);
+      ADD_FAILURE() << path << " was read";
+    } catch (const DataError& e) {
+      EXPECT_EQ(e.exit_code(), 3);
+      EXPECT_THAT(std::string(e.what()), AllOf(HasSubstr(path.string()), HasSubstr("not a regular file")));
+    }
+  }
 }
 
 TEST_F(PointsFileTest, NpyExtraBytesAfterTheData) {

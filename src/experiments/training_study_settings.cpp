@@ -8,6 +8,7 @@
 
 #include "core/error.hpp"
 #include "core/io.hpp"
+#include "core/limits.hpp"
 #include "data/points_file.hpp"
 #include "experiments/training_study.hpp"
 
@@ -109,6 +110,17 @@ void check_kl(S& s, double T) {
                         eps, s.kl.t0));
     s.kl_small.grid = grid_resolving(s.kl.grid, make_sde(s.sde)->s(s.kl_small.t0), "kl.t0_small");
   }
+  // The empirical floor (b) is computed after training on a grid of step
+  // min(s(ε)/8, 0.01) over [kl.lo, kl.hi] (kl_empirical_floor): a tiny ε
+  // would make it overflow or exhaust memory then, so refuse it now. About
+  // eight doubles per node (nodes, weights, densities and their logarithms).
+  if (s.has_target() && s.kl_ode_every > 0) {
+    const double step = std::min(make_sde(s.sde)->s(eps) / 8.0, 0.01);
+    checked_setting_size((s.kl.grid.hi - s.kl.grid.lo) / step, 8.0 * sizeof(double),
+                         fmt::format("sde.eps = {} (with kl.lo = {}, kl.hi = {})", format_double(eps),
+                                     format_double(s.kl.grid.lo), format_double(s.kl.grid.hi)),
+                         "the empirical floor's grid (step s(sde.eps)/8)");
+  }
   s.kl_ode.grid = Grid{s.kl.grid.lo, s.kl.grid.hi, s.kl_ode.grid.points};
   if (auto e = s.kl_ode.grid.validate("kl.ode"); !e.empty()) throw ConfigError(e);
   s.kl_ode.ode.eps = eps;
@@ -161,6 +173,14 @@ void complete_training_study_settings(TrainingStudySettings& s) {
   }
   require(!s.data_from_target || !s.data_file.empty(),
           "data.from_target = true needs data.file (the points drawn from the target)");
+  // Memorization compares each sample's nearest and second-nearest training
+  // points: a one-point training set would fail only after training.
+  const Index training_points = s.data ? s.data->rows() : s.n;
+  require(s.memorization_every == 0 || training_points >= 2,
+          fmt::format("data.n = {} with memorization.every = {}: memorization needs at least 2 training points "
+                      "(it compares each sample's nearest and second-nearest); use data.n >= 2 or "
+                      "memorization.every = 0",
+                      training_points, s.memorization_every));
   check_kl(s, T);
   std::sort(s.plot_epochs.begin(), s.plot_epochs.end());
   s.snapshot_epochs.clear();

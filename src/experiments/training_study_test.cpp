@@ -129,6 +129,31 @@ TEST(TrainingStudySettings, ContradictionsAreRefusedNamingTheKeys) {
   EXPECT_NO_THROW(training_study_settings(config));
 }
 
+TEST(TrainingStudySettings, AOnePointTrainingSetWithMemorizationIsRefusedUpFront) {
+  Config config = study_config();
+  config.set("data.n", "1");
+  EXPECT_THAT(config_error(config), AllOf(HasSubstr("data.n = 1"), HasSubstr("memorization.every")));
+  config.set("memorization.every", "0");
+  EXPECT_NO_THROW(training_study_settings(config));
+}
+
+TEST(TrainingStudySettings, KlBoundsWhoseDifferenceOverflowsAreRefused) {
+  Config config = study_config();
+  config.set("kl.lo", "-1e308");
+  config.set("kl.hi", "1e308");
+  EXPECT_THAT(config_error(config), AllOf(HasSubstr("kl.lo"), HasSubstr("kl.hi"), HasSubstr("finite hi - lo")));
+}
+
+TEST(TrainingStudySettings, AnEmpiricalFloorGridBeyondMemoryIsRefusedUpFront) {
+  // s(ε) = √ε: a step of s/8 over [-12, 12] takes 1e151 nodes at ε = 1e-300
+  // (the conversion overflowed) and 6e9 nodes at ε = 1e-15.
+  for (const char* eps : {"1e-300", "1e-15"}) {
+    Config config = study_config();
+    config.set("sde.eps", eps);
+    EXPECT_THAT(config_error(config), AllOf(HasSubstr("sde.eps"), HasSubstr("needs about"), HasSubstr("iB"))) << eps;
+  }
+}
+
 TEST(TrainingStudySettings, AMissingDataFileIsADataErrorNamingIt) {
   Config config = study_config();
   config.set("data.file", "/nonexistent/points.csv");

@@ -12,6 +12,7 @@
 
 #include "core/error.hpp"
 #include "core/io.hpp"
+#include "core/limits.hpp"
 #include "core/parallel.hpp"
 #include "likelihood/score_integration.hpp"
 
@@ -255,7 +256,8 @@ KlGridSummary kl_against_prior(const std::function<Vector(const Vector&)>& log_p
   const double T = sde.T();
   const double half_width = std::abs(sde.a(T)) * reach + 12.0 * std::max(sde.s(T), sde.prior_std());
   const double h = std::min(narrowest, sde.prior_std()) / 16.0;
-  const Index intervals = 4 * std::max<Index>(2, static_cast<Index>(std::ceil(2.0 * half_width / h / 4.0)));
+  const Index intervals = 4 * std::max<Index>(2, checked_count(2.0 * half_width / h / 4.0, kMaxGridPoints / 4,
+                                                               "KL against the prior: grid"));
   const Grid grid{-half_width, half_width, intervals + 1};
   const Vector x = grid.nodes();
   return kl_on_grid(grid, log_p_T(x), sde.prior_log_density(x));
@@ -330,7 +332,7 @@ KlGridSummary kl_empirical_floor(const Target& target, const Vector& data, doubl
   // intervals rounded up to a multiple of 4 for Simpson + Richardson.
   constexpr double kStepsPerBandwidth = 8.0;
   const double h = std::min(s / kStepsPerBandwidth, 0.01);
-  const Index intervals = 4 * static_cast<Index>(std::ceil((hi - lo) / h / 4.0));
+  const Index intervals = 4 * checked_count((hi - lo) / h / 4.0, kMaxGridPoints / 4, "empirical floor: grid");
   const Grid grid{lo, hi, std::max<Index>(intervals, 8) + 1};
   if (auto err = grid.validate("grid"); !err.empty()) throw ConfigError(err);
   const Vector x = grid.nodes();

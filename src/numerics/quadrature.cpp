@@ -9,13 +9,22 @@
 
 #include "core/error.hpp"
 #include "core/io.hpp"
+#include "core/limits.hpp"
 
 namespace diffgen {
 
 std::string Grid::validate(const std::string& key) const {
-  if (!std::isfinite(lo) || !std::isfinite(hi) || !(lo < hi))
+  // hi - lo must be finite too: the step (hi - lo) / (points - 1) and every
+  // node count derived from it overflow otherwise (lo = -1e308, hi = 1e308).
+  if (!std::isfinite(lo) || !std::isfinite(hi) || !(lo < hi) || !std::isfinite(hi - lo))
     return key + ".lo = " + format_double(lo) + ", " + key + ".hi = " + format_double(hi) +
-           " is not allowed (need finite lo < hi)";
+           " is not allowed (need finite lo < hi with a finite hi - lo)";
+  // Nodes, and at least two densities on them: three doubles per node.
+  const double bytes = static_cast<double>(points) * 3.0 * sizeof(double);
+  if (points > kMaxGridPoints || bytes > static_cast<double>(memory_limit_bytes()))
+    return key + ".points = " + std::to_string(points) + " needs about " + format_bytes(bytes) +
+           " for the grid's nodes and densities; at most " + format_bytes(static_cast<double>(memory_limit_bytes())) +
+           " (half the physical memory) and " + std::to_string(kMaxGridPoints) + " points";
   if (points < 9 || (points - 1) % 4 != 0)
     return key + ".points = " + std::to_string(points) +
            " is not allowed (need 4k + 1 >= 9, e.g. 241, 2401: Simpson's rule on the grid and on every other point)";

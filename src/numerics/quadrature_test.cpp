@@ -33,6 +33,18 @@ TEST(Grid, ValidateNamesTheKeyAndAcceptsOnly4kPlus1) {
   EXPECT_NE((Grid{0, NAN, 9}).validate(), "");
 }
 
+TEST(Grid, ValidateRefusesBoundsWhoseDifferenceOverflows) {
+  const std::string err = (Grid{-1e308, 1e308, 9}).validate("kl");
+  EXPECT_NE(err.find("kl.lo = -1e+308"), std::string::npos) << err;
+  EXPECT_NE(err.find("finite hi - lo"), std::string::npos) << err;
+}
+
+TEST(Grid, ValidateRefusesAGridBeyondMemorySayingHowMuch) {
+  // 1e9 + 1 nodes would be about 22 GiB of nodes and densities; 2^40 + 1 is past any machine.
+  const std::string err = (Grid{-12, 12, (Index{1} << 40) + 1}).validate("kl");
+  EXPECT_NE(err.find("kl.points = 1099511627777 needs about 24 TiB"), std::string::npos) << err;
+}
+
 TEST(Grid, CoarseNodesAreEveryOtherNodeBitForBit) {
   const Grid g{-12.0, 12.0, 2401};
   const Vector fine = g.nodes(), coarse = g.coarse().nodes();

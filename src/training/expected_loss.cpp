@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/limits.hpp"
 #include "core/parallel.hpp"
 #include "numerics/quadrature.hpp"
 
@@ -355,7 +356,8 @@ double dsm_loss_infimum(const GaussianMixture& target, const Sde& sde, const Exp
     }
     lo -= 12.0 * sigma_max;
     hi += 12.0 * sigma_max;
-    const Index nodes = static_cast<Index>(std::ceil((hi - lo) / (sigma_min / 16.0))) + 1;
+    const Index nodes =
+        checked_count((hi - lo) / (sigma_min / 16.0), kMaxGridPoints, "expected loss: quadrature grid") + 1;
     const double h = (hi - lo) / static_cast<double>(nodes - 1);
     Matrix x(nodes, 1);
     for (Index i = 0; i < nodes; ++i) x(i, 0) = lo + h * static_cast<double>(i);
