@@ -193,13 +193,17 @@ TEST_F(Cli, SetIsAppliedAfterTheConfigFileInOrder) {
   EXPECT_THAT(config, AllOf(HasSubstr("\noptimizer = \"sgd\"\n"), HasSubstr("\nn = 7\n"), HasSubstr("\nepochs = 1\n")));
 }
 
-TEST_F(Cli, SeedsAndThreadsMustBePositive) {
+TEST_F(Cli, SeedsAndThreadsMustBePositiveAndSeedsBounded) {
   Result r = diffgen("run early-stopping --seeds 0");
   EXPECT_EQ(r.code, 2);
   EXPECT_THAT(r.err, HasSubstr("--seeds"));
   r = diffgen("run early-stopping --threads 0");
   EXPECT_EQ(r.code, 2);
   EXPECT_THAT(r.err, HasSubstr("--threads"));
+  // Bounded above too: every seed's curves stay in memory until the report.
+  r = diffgen("run early-stopping --seeds 2000000000");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--seeds = 2000000000 is out of range: must be in [1, 10000]"));
   EXPECT_FALSE(exists("runs"));
 }
 

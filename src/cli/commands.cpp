@@ -370,8 +370,11 @@ int describe_experiment(std::string_view name, bool as_toml) {
 
 int run_experiment(const RunArgs& args) {
   const Experiment& experiment = require_experiment(args.experiment);
-  if (args.seeds && *args.seeds < 1)
-    throw ConfigError(fmt::format("--seeds = {} is out of range: must be >= 1", *args.seeds));
+  // Every seed's curves stay in memory until the report: bounded, like a
+  // sweep's points, so that a typo cannot ask for millions of runs.
+  constexpr int kMaxSeeds = 10000;
+  if (args.seeds && (*args.seeds < 1 || *args.seeds > kMaxSeeds))
+    throw ConfigError(fmt::format("--seeds = {} is out of range: must be in [1, {}]", *args.seeds, kMaxSeeds));
   if (args.threads && *args.threads < 1) {
     throw ConfigError(fmt::format("--threads = {} is out of range: must be >= 1", *args.threads));
   }

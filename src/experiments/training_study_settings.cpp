@@ -9,8 +9,11 @@
 #include "core/error.hpp"
 #include "core/io.hpp"
 #include "core/limits.hpp"
+#include "core/rng.hpp"
 #include "data/points_file.hpp"
 #include "experiments/training_study.hpp"
+#include "experiments/training_study_eval.hpp"
+#include "models/registry.hpp"
 
 namespace diffgen {
 namespace {
@@ -147,6 +150,36 @@ void add_training_study_keys(Schema& schema, const TrainingStudySettings& defaul
   training_study_options().declare(schema, defaults, except);
 }
 
+namespace {
+
+// At most 1 GiB of kept parameter copies: far above any preset (capacity's
+// widest network keeps 23 MB) and small enough to checkpoint every
+// checkpoint.every epochs.
+constexpr std::uint64_t kMaxKeptParameterBytes = std::uint64_t{1} << 30;
+
+// Training keeps a copy of the parameters at every evaluation epoch (the
+// evaluations then run side by side, bit-identical for any thread count), and
+// every checkpoint holds all copies so far: their total is bounded up front
+// instead of growing with train.epochs / kl.every (2.5 GB at hidden = 5000
+// over 90,000 epochs).
+void check_kept_copies(const S& s) {
+  Index copies = 0;
+  for (Index e = 0; e <= s.train.epochs; ++e) copies += evaluation_due(s, e) ? 1 : 0;
+  Rng rng;
+  const Index dim = s.data ? s.data->cols() : 1;
+  const auto parameters = make_score_model(s.model, dim, make_sde(s.sde), rng)->parameters().size();
+  const double bytes = static_cast<double>(copies) * static_cast<double>(parameters) * sizeof(double);
+  if (bytes > static_cast<double>(kMaxKeptParameterBytes))
+    throw ConfigError(fmt::format(
+        "train.epochs = {} with kl.every = {}, kl.ode.every = {}, memorization.every = {}: keeping the {} "
+        "parameters at each of the {} evaluation epochs needs {} in memory and in every checkpoint; at most {}: "
+        "evaluate less often or train fewer epochs",
+        s.train.epochs, s.kl_every, s.kl_ode_every, s.memorization_every, parameters, copies, format_bytes(bytes),
+        format_bytes(static_cast<double>(kMaxKeptParameterBytes))));
+}
+
+}  // namespace
+
 TrainingStudySettings training_study_settings(const Config& config, TrainingStudySettings defaults) {
   S s = training_study_options().read(config, std::move(defaults));
   complete_training_study_settings(s);
@@ -182,6 +215,7 @@ void complete_training_study_settings(TrainingStudySettings& s) {
                       "memorization.every = 0",
                       training_points, s.memorization_every));
   check_kl(s, T);
+  check_kept_copies(s);
   std::sort(s.plot_epochs.begin(), s.plot_epochs.end());
   s.snapshot_epochs.clear();
   for (Index e : s.plot_epochs)

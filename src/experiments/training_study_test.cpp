@@ -118,6 +118,21 @@ TEST(TrainingStudySettings, SnapshotEpochsAreThePlotEpochsThatAreKlEpochs) {
   EXPECT_EQ(training_study_settings(config).snapshot_epochs, (std::vector<Index>{0, 10, 20}));
 }
 
+// The parameter copies kept for evaluation are bounded up front: at
+// hidden = 5000 (40,001 parameters) over 90,000 epochs evaluated every epoch
+// they would take 26.8 GiB, in memory and in every checkpoint.
+TEST(TrainingStudySettings, KeptParameterCopiesBeyondTheirBoundAreRefusedUpFront) {
+  Config config = study_config();
+  config.set("model.mlp.hidden", "5000");
+  EXPECT_NO_THROW(training_study_settings(config));  // 2000 epochs, 201 copies: 64 MB
+  config.set("train.epochs", "90000");
+  config.set("kl.every", "1");
+  const std::string e = config_error(config);
+  EXPECT_THAT(e, HasSubstr("train.epochs = 90000 with kl.every = 1"));
+  EXPECT_THAT(e, HasSubstr("40001 parameters at each of the 90001 evaluation epochs needs 26.8 GiB"));
+  EXPECT_THAT(e, HasSubstr("at most 1 GiB"));
+}
+
 TEST(TrainingStudySettings, ContradictionsAreRefusedNamingTheKeys) {
   Config config = study_config();
   config.set("kl.t0", "2");  // beyond T = 1
