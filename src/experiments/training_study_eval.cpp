@@ -228,8 +228,10 @@ class SeedEvaluation {
                   const double a = sde_.a(t0), s = sde_.s(t0);
                   floors.*smoothing = kl_smoothing_floor(target, a, s, grid);
                   std::vector<double> kls;  // all sets or none
-                  for (const auto& d : memorizer_sets_)
+                  for (const auto& d : memorizer_sets_) {
+                    throw_if_interrupted("the memorizer's training sets");
                     kls.push_back(kl_empirical_floor(target, d, a, s, grid.lo, grid.hi).kl);
+                  }
                   sets = std::move(kls);
                 });
     };

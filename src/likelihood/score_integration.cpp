@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.hpp"
+#include "core/interrupt.hpp"
 #include "core/parallel.hpp"
 
 namespace diffgen {
@@ -39,6 +40,9 @@ void score_in_chunks(const ScoreModel& model, const Matrix& X, double t, Matrix&
     return;
   }
   parallel_for(X.rows(), kScoreChunk, [&](Index b, Index e) {
+    // A fine grid on a wide network takes seconds: a stop request is honoured
+    // between chunks (milliseconds each), not after the whole grid.
+    throw_if_interrupted("the score on a KL grid");
     const Matrix chunk = X.middleRows(b, e - b);
     Matrix s;
     model.score(chunk, Vector::Constant(e - b, t), s);

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "core/error.hpp"
+#include "core/interrupt.hpp"
 #include "core/parallel.hpp"
 #include "sampling/discrete_time.hpp"
 #include "sampling/pf_ode_rk45.hpp"
@@ -36,6 +37,8 @@ void check_inputs(const ScoreModel& model, const Sde& sde, const Matrix& x, cons
 
 // S = s(X, t) row by row, in fixed chunks on all threads.
 void score_rows(const ScoreModel& model, const Matrix& X, double t, Matrix& S) {
+  // Once per sampler step: a long sampling run stops within one step.
+  throw_if_interrupted("sampling");
   S.resize(X.rows(), X.cols());
   if (X.rows() <= kScoreChunk) {
     model.score(X, Vector::Constant(X.rows(), t), S);
