@@ -43,6 +43,25 @@ TEST(BetaIntegral, ClosedFormAndTheAuthorsSums) {
   EXPECT_THROW(beta_integral(sde, 0.0, BetaIntegral::ClosedForm), ConfigError);
 }
 
+// The values computed by running the authors' code (notes/chen2025-code.md,
+// table E.1), to the five decimals printed there.
+TEST(BetaIntegral, MatchesTheAuthorsCodesPrintedValues) {
+  const VpSde sde(0.1, 20.0, 2.0);
+  struct Row {
+    double T, a, v, closed, left, inclusive;
+  };
+  for (const Row& r : {Row{0.2, 0.811395, 0.341638, 0.41800, 0.41760, 0.42009},
+                       Row{1.0, 0.006572, 0.999957, 10.0500, 10.04005, 10.06005},
+                       Row{1.4, 5.4e-5, 1.0, 19.642, 19.62250, 19.65604},
+                       Row{2.0, 2.1e-9, 1.0, 40.000, 39.96020, 40.02000}}) {
+    EXPECT_NEAR(sde.a(r.T), r.a, 5e-7 + 0.01 * r.a) << r.T;
+    EXPECT_NEAR(sde.s2(r.T), r.v, 5e-7) << r.T;
+    EXPECT_NEAR(beta_integral(sde, r.T, BetaIntegral::ClosedForm), r.closed, 5e-4) << r.T;
+    EXPECT_NEAR(beta_integral(sde, r.T, BetaIntegral::LeftRiemann), r.left, 5e-6) << r.T;
+    EXPECT_NEAR(beta_integral(sde, r.T, BetaIntegral::InclusiveSum), r.inclusive, 5e-6) << r.T;
+  }
+}
+
 TEST(EncoderTerm, ClosedFormKlAndItsTwoMeans) {
   Matrix x(2, 2);
   x << 1.0, 0.0, 0.0, 2.0;
