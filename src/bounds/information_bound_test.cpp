@@ -1,12 +1,17 @@
 #include "bounds/information_bound.hpp"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
 #include <numbers>
 
 #include "core/error.hpp"
+#include "core/io.hpp"
+#include "data/points_file.hpp"
 #include "core/parallel.hpp"
 #include "numerics/quadrature.hpp"
 #include "testing/tolerances.hpp"
@@ -165,6 +170,43 @@ TEST(GeneratorTermAndBound, AssembleAsTheAuthorsDo) {
   b.R = 5.0;
   EXPECT_NEAR(b.bound().value, -1.0 + std::numbers::sqrt2 * 5.0 * 0.75 + 0.7, tolerance::kRoundoff);
   EXPECT_NEAR(b.bound().standard_error, 0.05, tolerance::kRoundoff);
+}
+
+// The data-only terms on the Swiss-roll sample ../shared/data/swissroll-m200.csv
+// (m = 200) against the values computed independently for it
+// (swissroll-m200-terms.json): both term1 variants (E_T variance v_T, and the
+// toy code's σ_T used as the variance) within their Monte Carlo errors, and
+// the closed-form parts to rounding.
+TEST(InformationBound, DataOnlyTermsOfTheSwissRollSampleMatchTheRecordedValues) {
+  const auto shared = std::filesystem::path(DIFFGEN_SOURCE_DIR) / ".." / "shared" / "data";
+  const Matrix x = load_points(shared / "swissroll-m200.csv");
+  ASSERT_EQ(x.rows(), 200);
+  const auto recorded = nlohmann::json::parse(read_text_file(shared / "swissroll-m200-terms.json"));
+  const VpSde sde(0.1, 20.0, 2.0);
+  MixtureTermOptions o;
+  o.draws = 200;
+  o.exact_entropy = true;
+  for (const auto& row : recorded.at("rows")) {
+    const double T = row.at("T"), a = sde.a(T), v = sde.s2(T), sd = std::sqrt(v);
+    SCOPED_TRACE(fmt::format("T = {}", T));
+    EXPECT_NEAR(a, row.at("a").get<double>(), 1e-12);
+    EXPECT_NEAR(v, row.at("v").get<double>(), 1e-12);
+    EXPECT_NEAR(beta_integral(sde, T, BetaIntegral::ClosedForm), row.at("B").get<double>(), 1e-12);
+    EXPECT_NEAR(beta_integral(sde, T, BetaIntegral::LeftRiemann), row.at("beta_integral_left_riemann_1000").get<double>(),
+                1e-12);
+    EXPECT_NEAR(std::sqrt(beta_integral(sde, T, BetaIntegral::ClosedForm) / 400.0), row.at("c3_closed").get<double>(),
+                1e-12);
+    EXPECT_NEAR(encoder_term(x, a, v, EncoderTermForm::MeanKl), row.at("term2_mean_kl").get<double>(), 1e-12);
+    EXPECT_NEAR(encoder_term(x, a, v, EncoderTermForm::MeanRootKl), row.at("term2_mean_sqrt_kl").get<double>(), 1e-12);
+    EXPECT_NEAR(encoder_term(x, a, sd, EncoderTermForm::MeanRootKl), row.at("term2_mean_sqrt_kl_std").get<double>(),
+                1e-12);
+    for (const auto& [variance, key] : {std::pair{v, "term1_var"}, std::pair{sd, "term1_std"}}) {
+      Rng rng(31);
+      const Estimate t1 = mixture_term(x, a, variance, o, rng);
+      const double se = std::hypot(t1.standard_error, row.at(std::string(key) + "_se").get<double>());
+      EXPECT_NEAR(t1.value, row.at(key).get<double>(), tolerance::kStandardErrors * se) << key;
+    }
+  }
 }
 
 }  // namespace
