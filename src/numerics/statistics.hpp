@@ -19,4 +19,10 @@ Spread spread(const std::vector<double>& values);
 // The 0.975 quantile of Student's t with `dof` degrees of freedom (dof >= 1).
 double student_t975(int dof);
 
+// Spearman's rank correlation of paired values (ties take their mean rank):
+// the Pearson correlation of the ranks, in [−1, 1]. NaN when fewer than two
+// pairs, a length mismatch, a non-finite value, or a sample whose ranks are
+// all equal.
+double spearman_correlation(const std::vector<double>& x, const std::vector<double>& y);
+
 }  // namespace diffgen

@@ -37,5 +37,19 @@ TEST(Statistics, StudentQuantiles) {
   EXPECT_TRUE(std::isnan(student_t975(0)));
 }
 
+TEST(SpearmanCorrelation, RanksWithTiesAndDegenerateCases) {
+  // Any increasing map of x gives 1, any decreasing one −1.
+  EXPECT_DOUBLE_EQ(spearman_correlation({1, 2, 3, 4}, {0.1, 5, 7, 100}), 1.0);
+  EXPECT_DOUBLE_EQ(spearman_correlation({1, 2, 3, 4}, {9, 3, 2, -1}), -1.0);
+  // Ranks (1, 2, 3) against (2, 1, 3): 1 − 6 Σd²/(n(n²−1)) = 1 − 6·2/24 = 0.5.
+  EXPECT_DOUBLE_EQ(spearman_correlation({1, 2, 3}, {20, 10, 30}), 0.5);
+  // A tie: y ranks (1.5, 1.5, 3); about their mean 2 the products with
+  // (1, 2, 3) sum to 1.5, the squares to 2 and 1.5: ρ = 1.5/√3 = √3/2.
+  EXPECT_NEAR(spearman_correlation({1, 2, 3}, {5, 5, 6}), std::sqrt(3.0) / 2.0, 1e-15);
+  EXPECT_TRUE(std::isnan(spearman_correlation({1, 2}, {3, 3})));
+  EXPECT_TRUE(std::isnan(spearman_correlation({1}, {3})));
+  EXPECT_TRUE(std::isnan(spearman_correlation({1, 2}, {3, std::nan("")})));
+}
+
 }  // namespace
 }  // namespace diffgen
