@@ -316,8 +316,10 @@ TEST(TrainerOptions, Validation) {
   o.batch_size = -1;
   EXPECT_EQ(o.validate(), "batch_size = -1 must be >= 0 (0 = full batch)");
   o = {};
-  o.eps = 0.0;
-  EXPECT_EQ(o.validate(), "eps = 0 must be > 0 and finite");
+  o.eps = 0.0;  // Chen2025's t ~ U[0, T]
+  EXPECT_TRUE(o.validate().empty());
+  o.eps = -1e-3;
+  EXPECT_EQ(o.validate(), "eps = -0.001 must be >= 0 and finite");
   o = {};
   o.optimizer.lr = -1;
   EXPECT_EQ(o.validate(), "lr = -1 must be > 0 and finite");
