@@ -4,6 +4,9 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <string>
+
+#include "core/error.hpp"
 
 namespace diffgen {
 
@@ -73,6 +76,15 @@ Spread spread(const std::vector<double>& values) {
   s.sd = std::sqrt(ss / (s.count - 1));
   s.ci95 = student_t975(s.count - 1) * s.sd / std::sqrt(static_cast<double>(s.count));
   return s;
+}
+
+Estimate mean_estimate(const Vector& draws) {
+  const Index n = draws.size();
+  if (n < 2)
+    throw ConfigError("a Monte Carlo mean needs at least 2 draws for its standard error, got " + std::to_string(n));
+  const double mean = draws.mean();
+  const double ss = (draws.array() - mean).square().sum();
+  return {mean, std::sqrt(ss / static_cast<double>(n - 1) / static_cast<double>(n))};
 }
 
 namespace {

@@ -5,8 +5,19 @@
 #include <cmath>
 #include <limits>
 
+#include "core/error.hpp"
+
 namespace diffgen {
 namespace {
+
+TEST(Statistics, MeanEstimateOfKnownValues) {
+  Vector draws(4);
+  draws << 1.0, 2.0, 3.0, 6.0;  // mean 3, deviations -2, -1, 0, 3: sd² = 14/3
+  const Estimate e = mean_estimate(draws);
+  EXPECT_DOUBLE_EQ(e.value, 3.0);
+  EXPECT_DOUBLE_EQ(e.standard_error, std::sqrt(14.0 / 3.0 / 4.0));
+  EXPECT_THROW(mean_estimate(Vector::Constant(1, 2.0)), ConfigError);
+}
 
 TEST(Statistics, SpreadOfKnownValues) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
