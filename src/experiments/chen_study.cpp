@@ -15,7 +15,6 @@
 #include "metrics/model_density.hpp"
 #include "metrics/sample_distances.hpp"
 #include "sampling/samplers.hpp"
-#include "sampling/time_grid.hpp"
 #include "targets/swiss_roll.hpp"
 #include "training/trainer.hpp"
 
@@ -90,10 +89,12 @@ void bound_terms(const ChenSettings& s, const DeepMlp& net, const VpSde& sde, do
 
 void test_errors(const ChenSettings& s, ChenTarget target, const DeepMlp& net, std::shared_ptr<const VpSde> sde,
                  double T, const Matrix& test, Rng& rng, ChenPoint& p) {
-  // The authors' generator: Euler–Maruyama from N(0, I) whatever T.
+  // The authors' generator: Euler–Maruyama from N(0, I) whatever T, on the
+  // uniform grid from T down to 0 (the last score is taken at T/steps).
   Matrix start(s.test_points, 2);
   rng.fill_normal(start);
-  const Matrix generated = sample_euler_maruyama(net, *sde, start, uniform_time_grid(T, 0.0, s.sampler_steps), rng);
+  const Vector grid = Vector::LinSpaced(s.sampler_steps + 1, T, 0.0);
+  const Matrix generated = sample_euler_maruyama(net, *sde, start, grid, rng);
   p.kde_kl = kde_kl(test, generated, s.kde_bandwidth);
   p.kde_kl_floor = kde_kl(test, sample_target(s, target, s.test_points, rng), s.kde_bandwidth);
   p.energy = energy_distance(test, generated);

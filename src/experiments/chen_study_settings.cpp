@@ -59,7 +59,7 @@ void add_bound(OptionTable<S>& t) {
         {.min = 1, .max = 1e6});
   t.add("bound.L.draws", [](S& s) -> auto& { return s.L.draws; }, "clean-random-t: batches of random times",
         {.min = 1, .max = 1e6});
-  t.add("bound.sm_loss", [](S& s) -> auto& { return s.sm_loss; },
+  t.add("bound.sm_loss.rule", [](S& s) -> auto& { return s.sm_loss; },
         "sm_loss: a fresh Monte Carlo estimate over the training set, or the last step's loss (the toy code)");
   t.add("bound.sm_loss.draws", [](S& s) -> auto& { return s.sm_loss_draws; },
         "fresh: (t, z) draws per training point", {.min = 1, .max = 1e6});
@@ -109,7 +109,7 @@ void apply_authors_toy(const Config& config, S& s) {
       {"bound.term2.form", [](S& x) { x.term2 = EncoderTermForm::MeanRootKl; }},
       {"bound.beta_integral", [](S& x) { x.beta_integral = BetaIntegral::LeftRiemann; }},
       {"bound.L.rule", [](S& x) { x.L.rule = ScoreNormRule::TrajectoryUnreversed; }},
-      {"bound.sm_loss", [](S& x) { x.sm_loss = SmLossRule::LastStep; }},
+      {"bound.sm_loss.rule", [](S& x) { x.sm_loss = SmLossRule::LastStep; }},
       {"bound.R", [](S& x) { x.R = 5.0; }},
       {"train.t_min", [](S& x) { x.t_min = 0.0; }},
   };

@@ -94,8 +94,10 @@ TEST_F(ChenTSweepRun, EveryPointsBoundIsTheSumOfItsTerms) {
       const auto mean = [&](const char* key) { return row.at(key).at("mean").get<double>(); };
       EXPECT_NEAR(mean("bound"), mean("term1") + c * (mean("term2") + mean("term3")) + mean("sm_loss"), 1e-9);
       EXPECT_EQ(row.at("bound").at("count").get<int>(), 2);
-      EXPECT_LE(mean("term1"), 0.0);
-      EXPECT_GE(mean("term1"), -std::log(20.0));
+      // −log m ≤ term1 ≤ 0 within its Monte Carlo error (20 draws per point here).
+      const double slack = 4.0 * mean("term1_se");
+      EXPECT_LE(mean("term1"), slack);
+      EXPECT_GE(mean("term1"), -std::log(20.0) - slack);
       ++rows;
     }
   }
@@ -120,7 +122,7 @@ TEST_F(ChenTSweepRun, ExactErrorsOnlyForTheMixtureAndTheChosenTIsTheBoundsMinimu
   }
   EXPECT_TRUE(summary_.at("failures").empty());
   for (const char* plot : {"terms_swiss-roll_m20.png", "bound_vs_error_swiss-roll-mixture_m20.png"})
-    EXPECT_TRUE(std::filesystem::exists(*dir_ / plot)) << plot;
+    EXPECT_TRUE(std::filesystem::exists(*dir_ / "plots" / plot)) << plot;
 }
 
 }  // namespace
