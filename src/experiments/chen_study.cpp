@@ -6,7 +6,6 @@
 #include <fmt/format.h>
 
 #include <bit>
-#include <chrono>
 #include <cmath>
 #include <limits>
 
@@ -22,12 +21,6 @@ namespace diffgen {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 Matrix sample_target(const ChenSettings& s, ChenTarget target, Index n, Rng& rng) {
   if (target == ChenTarget::SwissRoll) return SwissRoll().sample(n, rng);
@@ -139,9 +132,7 @@ const std::vector<ChenColumn>& chen_columns() {
       {"test_nll", &ChenPoint::nll},
       {"test_nll_se", &ChenPoint::nll_se},
       {"prior_mismatch", &ChenPoint::prior_mismatch},
-      {"prior_mismatch_se", &ChenPoint::prior_mismatch_se},
-      {"train_seconds", &ChenPoint::train_seconds},
-      {"eval_seconds", &ChenPoint::eval_seconds}};
+      {"prior_mismatch_se", &ChenPoint::prior_mismatch_se}};
   return columns;
 }
 
@@ -181,14 +172,10 @@ ChenPoint run_chen_point(const ChenSettings& s, ChenTarget target, double T, Ind
   DeepMlp net(2, s.model, sde, init_rng);
   ChenPoint p;
   try {
-    const auto start = Clock::now();
     const double last_loss = train(s, net, sde, data, Rng::stream(s.seed, {kStreamTrain, k, t_id, mm}), context);
     p.final_train_loss = 0.5 * last_loss;
-    p.train_seconds = seconds_since(start);
-    const auto eval_start = Clock::now();
     bound_terms(s, net, *sde, T, data, last_loss, eval_rng, p);
     test_errors(s, target, net, sde, T, test, eval_rng, p);
-    p.eval_seconds = seconds_since(eval_start);
   } catch (const NumericalError& e) {
     mark_failed(p, fmt::format("{} at T = {}, m = {}, seed {}: {}", enum_name(target), T, m, seed, e.what()));
   }

@@ -96,7 +96,6 @@ struct ChenPoint {
   double bound = 0, bound_se = 0, final_train_loss = 0;
   double kde_kl = 0, kde_kl_floor = 0, energy = 0;
   double exact_kl = 0, exact_kl_se = 0, nll = 0, nll_se = 0, prior_mismatch = 0, prior_mismatch_se = 0;
-  double train_seconds = 0, eval_seconds = 0;
   std::string failure;
 };
 

@@ -21,7 +21,7 @@ void add_model_and_training(OptionTable<S>& t) {
         "time input: raw t (the authors' toy) or a Gaussian Fourier embedding");
   t.add("model.deep_mlp.output", [](S& s) -> auto& { return s.model.output; },
         "what the network outputs: the score, s(t)·score, or g(t)·score (the authors')");
-  t.add("sde.beta_min", [](S& s) -> auto& { return s.beta_min; }, "VP: β(0)", {.min = 0.0, .min_exclusive = true});
+  t.add("sde.beta_min", [](S& s) -> auto& { return s.beta_min; }, "VP: β at t = 0", {.min = 0.0, .min_exclusive = true});
   t.add("sde.beta_max", [](S& s) -> auto& { return s.beta_max; }, "VP: β(1); β is linear in t",
         {.min = 0.0, .min_exclusive = true});
   t.add("train.steps", [](S& s) -> auto& { return s.steps; }, "full-batch Adam steps (the authors': 10 000)",
