@@ -125,5 +125,26 @@ TEST_F(ChenTSweepRun, ExactErrorsOnlyForTheMixtureAndTheChosenTIsTheBoundsMinimu
     EXPECT_TRUE(std::filesystem::exists(*dir_ / "plots" / plot)) << plot;
 }
 
+// chen-m-sweep on the same small settings: term3 ∝ L/√m, so its fitted
+// slope in m is near −1/2 whatever L does (L varies little across m).
+TEST(ChenMSweep, TheGeneratorTermFallsLikeOneOverRootM) {
+  TempDir dir;
+  Config config(find_experiment("chen-m-sweep")->schema());
+  for (const char* a : {"targets=swiss-roll-mixture", "m_values=10,40,160", "train.steps=60", "model.deep_mlp.hidden=16,16",
+                        "test.points=60", "test.sampler_steps=50", "bound.term1.draws=20", "bound.L.steps=50",
+                        "test.prior_mismatch_draws=500", "bound.sm_loss.draws=5"})
+    config.set_from_assignment(a);
+  RunOptions options;
+  options.out_dir = dir.path();
+  options.seeds = 2;
+  run_experiment(*find_experiment("chen-m-sweep"), config, options);
+  const Json summary = Json::parse(read_text_file(dir.path() / "summary.json"));
+  const auto& target = summary.at("targets").at(0);
+  EXPECT_EQ(target.at("per_m").size(), 3u);
+  EXPECT_NEAR(target.at("slopes").at("term3").at("slope").get<double>(), -0.5, 0.3);
+  EXPECT_TRUE(target.at("slopes").contains("exact_kl"));
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "plots" / "bound_and_error_vs_m_swiss-roll-mixture_T1.png"));
+}
+
 }  // namespace
 }  // namespace diffgen
