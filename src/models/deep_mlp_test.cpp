@@ -195,5 +195,26 @@ TEST(DeepMlp, GradientIsBitIdenticalForAnyThreadCount) {
   set_num_threads(before);
 }
 
+// score() and divergence() walk the batch in blocks of rows: rows on either
+// side of a block bound get what they get in a batch of their own.
+TEST(DeepMlp, BlocksOfRowsGiveTheScoresAndDivergencesOfSmallerBatches) {
+  Rng rng(17);
+  const DeepMlp m(2, DeepMlpOptions{}, vp(), rng);
+  const Matrix x = points(150, 2, 18);
+  const Vector t = times(150);
+  Matrix all, part;
+  Vector div_all, div_part;
+  m.score(x, t, all);
+  m.divergence(x, t, div_all);
+  for (auto [begin, rows] : {std::pair<Index, Index>{0, 37}, {37, 113}, {60, 8}, {149, 1}}) {
+    m.score(x.middleRows(begin, rows), t.segment(begin, rows), part);
+    m.divergence(x.middleRows(begin, rows), t.segment(begin, rows), div_part);
+    for (Index b = 0; b < rows; ++b) {
+      EXPECT_NEAR((all.row(begin + b) - part.row(b)).norm(), 0.0, 1e-13 * all.row(begin + b).norm()) << begin + b;
+      EXPECT_NEAR(div_all[begin + b], div_part[b], 1e-12 * std::abs(div_all[begin + b])) << begin + b;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace diffgen
