@@ -33,7 +33,11 @@ def main():
     except ImportError:
         print("pytorch_chen_mlp.py: torch is not installed (apt-get install -y python3-torch); skipped")
         return 0
-    import numpy as np
+    try:
+        import numpy as np
+    except ImportError:
+        print("pytorch_chen_mlp.py: numpy is not installed; skipped")
+        return 0
 
     def swiss_roll(n, rng):
         u = rng.uniform(size=n)
