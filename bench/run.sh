@@ -18,8 +18,26 @@ for b in "$build"/bench/bench_*; do
   [ -x "$b" ] || continue
   echo "== $(basename "$b")"
   "$b" --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
-       --benchmark_filter="${DIFFGEN_BENCH_FILTER:-.}" 2>/dev/null | grep -E "^(BM_|-|Benchmark)" | grep -v -E "_(mean|stddev|cv) "
+       --benchmark_filter="${DIFFGEN_BENCH_FILTER:-.}" 2>/dev/null | grep -E "^(BM_|-|Benchmark)" |
+    grep -v -E "_(mean|stddev|cv) " | tee "$tmp/$(basename "$b").txt"
 done
+
+# Goal (a): a 10 000-step training of Chen2025's toy network (DeepMlp 3 x 128,
+# 200 points, full-batch Adam) at least 10x faster than PyTorch on this machine,
+# against the PyTorch figures recorded in bench/bench_deep_mlp.cpp.
+counter() { grep -o "$1=[0-9.e+-]*" | head -1 | cut -d= -f2; }
+if [ -f "$tmp/bench_deep_mlp.txt" ]; then
+  for threads in 1 2; do
+    line=$(grep "^BM_DeepMlpTraining/threads:$threads/.*_median" "$tmp/bench_deep_mlp.txt" || true)
+    [ -n "$line" ] || continue
+    ours=$(echo "$line" | counter s_per_10k_steps)
+    ratio=$(echo "$line" | counter vs_torch)
+    best=$(echo "$line" | counter vs_torch_best)
+    verdict=$(awk -v r="$ratio" 'BEGIN {print (r >= 10) ? "meets" : "MISSES"}')
+    echo "goal (a), $threads thread(s): a 10 000-step Chen2025 toy training 10x faster than PyTorch: ${verdict}" \
+         "(median ${ours} s per 10 000 steps; ${ratio}x PyTorch float32 at $threads thread(s), ${best}x its best)"
+  done
+fi
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 

@@ -76,6 +76,8 @@ class DeepMlp final : public TrainableScoreModel {
   std::unique_ptr<TrainableScoreModel> clone() const override;
 
   const DeepMlpOptions& options() const { return options_; }
+  // Rows per chunk of a training batch of `batch` rows (see loss_and_gradient).
+  static Index training_chunk_rows(Index batch);
   Index input_width() const;
   // The factor k(t) with s = k(t)·n: 1, 1/s(t) or 1/g(t).
   double output_factor(double t) const;
@@ -90,9 +92,27 @@ class DeepMlp final : public TrainableScoreModel {
     std::vector<Matrix> A, Z;
     Vector k;
   };
+  // What training keeps of one chunk of rows between the forward and the
+  // backward pass, reused by every step: A[l] as above, D[l] = swish'(Z[l])
+  // for the hidden layers (taken from the forward pass's sigmoid, so that
+  // each exp is computed once), G[l] = dLoss/dZ[l] of the backward pass, and
+  // the chunk's share of the gradient.
+  struct ChunkWork {
+    std::vector<Matrix> A, D, G;
+    Vector grad;
+  };
+  struct TrainingWork {
+    std::vector<ChunkWork> chunks;
+    Matrix S, dS;
+    Vector k;
+  };
   void check_input(const Matrix& X, const Vector& t) const;
   Pass forward(const Matrix& X, const Vector& t) const;
   Eigen::Map<const Matrix> weight(const LayerView& l) const;
+  // Training's forward pass on rows [begin, end): fills chunk.A, chunk.D and those rows of work_.S.
+  void forward_chunk(const Matrix& X, const Vector& t, Index begin, Index end, ChunkWork& chunk);
+  // Training's backward pass on rows [begin, end) from work_.dS: fills chunk.grad.
+  void backward_chunk(Index begin, Index end, ChunkWork& chunk);
 
   Index d_;
   DeepMlpOptions options_;
@@ -100,6 +120,7 @@ class DeepMlp final : public TrainableScoreModel {
   std::shared_ptr<const FourierTimeEmbedding> embedding_;  // Fourier only; frozen, so copies share it
   std::vector<LayerView> layers_;
   Vector theta_;
+  TrainingWork work_;  // loss_and_gradient's buffers (not state: a copy may share nothing of it)
 };
 
 }  // namespace diffgen

@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <utility>
 
 #include "core/error.hpp"
+#include "core/parallel.hpp"
 
 namespace diffgen {
 namespace {
@@ -136,6 +138,82 @@ TEST(DeepMlp, CloneHasTheSameScores) {
   const auto copy = m.clone();
   const Matrix x = points(3, 2, 11);
   EXPECT_EQ(m.score(x, 0.3), copy->score(x, 0.3));
+}
+
+// The authors' network (3 × 128, raw t, g-times-score) on a full batch of 200.
+struct ChenBatch {
+  Matrix x = points(200, 2, 12), target = points(200, 2, 13);
+  Vector t = times(200);
+  LossHead head = [this](const Matrix& S, Matrix& dS) {
+    dS = (S - target) / static_cast<double>(S.rows());
+    return 0.5 * (S - target).squaredNorm() / static_cast<double>(S.rows());
+  };
+};
+
+// The batch is split into chunks of rows whose gradients are added: the
+// gradient of 200 rows is the row-weighted sum of the gradients of any split
+// (here 37 + 163 rows, across the chunk bounds), to rounding, and the scores
+// and the loss are those of score().
+TEST(DeepMlp, ChunkedGradientIsTheWholeBatchGradient) {
+  Rng rng(15);
+  DeepMlp m(2, DeepMlpOptions{}, vp(), rng);
+  ChenBatch batch;
+  ASSERT_GT(DeepMlp::training_chunk_rows(200), 1);
+  ASSERT_LT(DeepMlp::training_chunk_rows(200), 200);
+  Vector grad, part1, part2;
+  const double loss = m.loss_and_gradient(batch.x, batch.t, batch.head, grad);
+  Matrix S;
+  m.score(batch.x, batch.t, S);
+  EXPECT_NEAR(loss, 0.5 * (S - batch.target).squaredNorm() / 200.0, 1e-13 * loss);
+  auto half = [&](Index begin, Index rows, Vector& g) {
+    ChenBatch part;
+    part.x = batch.x.middleRows(begin, rows);
+    part.target = batch.target.middleRows(begin, rows);
+    part.t = batch.t.segment(begin, rows);
+    m.loss_and_gradient(part.x, part.t, part.head, g);
+    g *= static_cast<double>(rows) / 200.0;
+  };
+  half(0, 37, part1);
+  half(37, 163, part2);
+  EXPECT_LE((grad - part1 - part2).cwiseAbs().maxCoeff(), 1e-13 * grad.cwiseAbs().maxCoeff());
+}
+
+// Threads share the chunks; which thread runs a chunk changes nothing.
+TEST(DeepMlp, GradientIsBitIdenticalForAnyThreadCount) {
+  Rng rng(16);
+  DeepMlp m(2, DeepMlpOptions{}, vp(), rng);
+  ChenBatch batch;
+  Vector reference, grad;
+  const int before = num_threads();
+  set_num_threads(1);
+  const double loss = m.loss_and_gradient(batch.x, batch.t, batch.head, reference);
+  for (int threads : {2, 3, 4}) {
+    set_num_threads(threads);
+    EXPECT_EQ(m.loss_and_gradient(batch.x, batch.t, batch.head, grad), loss) << threads;
+    EXPECT_EQ(grad, reference) << threads;
+  }
+  set_num_threads(before);
+}
+
+// score() and divergence() walk the batch in blocks of rows: rows on either
+// side of a block bound get what they get in a batch of their own.
+TEST(DeepMlp, BlocksOfRowsGiveTheScoresAndDivergencesOfSmallerBatches) {
+  Rng rng(17);
+  const DeepMlp m(2, DeepMlpOptions{}, vp(), rng);
+  const Matrix x = points(150, 2, 18);
+  const Vector t = times(150);
+  Matrix all, part;
+  Vector div_all, div_part;
+  m.score(x, t, all);
+  m.divergence(x, t, div_all);
+  for (auto [begin, rows] : {std::pair<Index, Index>{0, 37}, {37, 113}, {60, 8}, {149, 1}}) {
+    m.score(x.middleRows(begin, rows), t.segment(begin, rows), part);
+    m.divergence(x.middleRows(begin, rows), t.segment(begin, rows), div_part);
+    for (Index b = 0; b < rows; ++b) {
+      EXPECT_NEAR((all.row(begin + b) - part.row(b)).norm(), 0.0, 1e-13 * all.row(begin + b).norm()) << begin + b;
+      EXPECT_NEAR(div_all[begin + b], div_part[b], 1e-12 * std::abs(div_all[begin + b])) << begin + b;
+    }
+  }
 }
 
 }  // namespace
