@@ -28,6 +28,10 @@ const std::vector<Case>& cases() {
       {"gradient-flow", {"--seeds", "4"}},
       {"rates", {"--set", "n_values=100,464,2154", "--set", "m_values=16,64,256", "--seeds", "2"}},
       {"sampler-kl", {"--set", "steps=8,16,32,64,128", "--set", "estimators=exact,perturbed"}},
+      {"chen-t-sweep",
+       {"--seeds", "2", "--set", "T_values=0.3,0.6,1.0", "--set", "m_values=40", "--set", "train.steps=200", "--set",
+        "model.deep_mlp.hidden=32,32", "--set", "test.points=200", "--set", "test.sampler_steps=100", "--set",
+        "bound.L.steps=100", "--set", "bound.term1.draws=50"}},
   };
   return all;
 }

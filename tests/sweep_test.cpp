@@ -62,6 +62,11 @@ TEST_F(Sweep, SameFilesOnOneThreadTwoThreadsAndTwoMpiRanks) {
 // Each experiment over a grid of one key × 2 seeds, tiny settings: its points
 // and aggregates come out and the sweep's report names the experiment.
 TEST_F(Sweep, EveryExperimentCanBeSwept) {
+  // The Chen2025 toys: one target, a tiny network and few draws everywhere.
+  const std::string kTinyChen =
+      "targets = [\"swiss-roll-mixture\"]\n\"train.steps\" = 30\n\"model.deep_mlp.hidden\" = [8]\n"
+      "\"test.points\" = 40\n\"test.sampler_steps\" = 20\n\"bound.term1.draws\" = 10\n\"bound.L.steps\" = 20\n"
+      "\"test.prior_mismatch_draws\" = 100\n\"bound.sm_loss.draws\" = 2\n";
   const std::vector<std::pair<std::string, std::string>> sweeps = {
       {"early-stopping", "[set]\n\"train.epochs\" = 4\n\"kl.every\" = 2\n\"kl.ode.every\" = 0\n"
                          "\"memorization.every\" = 0\n\"plot.epochs\" = [0]\n[grid]\n\"data.n\" = [50, 80]\n"},
@@ -78,6 +83,9 @@ TEST_F(Sweep, EveryExperimentCanBeSwept) {
                 "[grid]\n\"target.mu\" = [2.0, 3.0]\n"},
       {"sampler-kl", "[set]\nsteps = [4, 8]\ndimensions = [1]\nestimators = [\"exact\"]\n\"grid.t_max\" = 10.0\n"
                      "\"fit.min_steps\" = 4\n[grid]\n\"target.var\" = [0.5, 1.0]\n"},
+      {"chen-t-sweep",
+       "[set]\nT_values = [0.3, 1.0]\nm_values = [20]\n" + kTinyChen + "[grid]\n\"train.lr\" = [0.001, 0.01]\n"},
+      {"chen-m-sweep", "[set]\nm_values = [10, 20]\n" + kTinyChen + "[grid]\n\"train.lr\" = [0.001, 0.01]\n"},
   };
   for (const auto& [experiment, body] : sweeps) {
     SCOPED_TRACE(experiment);

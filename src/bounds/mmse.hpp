@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/types.hpp"
+#include "numerics/statistics.hpp"  // Estimate
 #include "targets/gaussian_mixture.hpp"
 
 namespace diffgen {
@@ -40,12 +41,6 @@ struct MmseOptions {
   Index legendre_points = 6;
   double tolerance = 1e-11;
   std::string validate() const;
-};
-
-// A value with its Monte Carlo standard error (0 for a quadrature).
-struct Estimate {
-  double value = 0.0;
-  double standard_error = 0.0;
 };
 
 // Nodes and weights with Σ_j w_j g(y_j) ≈ E g(Y_t) for a 1-D target (at

@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
+#include <string>
+
+#include "core/error.hpp"
 
 namespace diffgen {
 
@@ -72,6 +76,51 @@ Spread spread(const std::vector<double>& values) {
   s.sd = std::sqrt(ss / (s.count - 1));
   s.ci95 = student_t975(s.count - 1) * s.sd / std::sqrt(static_cast<double>(s.count));
   return s;
+}
+
+Estimate mean_estimate(const Vector& draws) {
+  const Index n = draws.size();
+  if (n < 2)
+    throw ConfigError("a Monte Carlo mean needs at least 2 draws for its standard error, got " + std::to_string(n));
+  const double mean = draws.mean();
+  const double ss = (draws.array() - mean).square().sum();
+  return {mean, std::sqrt(ss / static_cast<double>(n - 1) / static_cast<double>(n))};
+}
+
+namespace {
+
+// Ranks 1..n, ties sharing their mean rank.
+std::vector<double> ranks(const std::vector<double>& v) {
+  std::vector<std::size_t> order(v.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return v[a] < v[b]; });
+  std::vector<double> r(v.size());
+  for (std::size_t i = 0; i < order.size();) {
+    std::size_t j = i;
+    while (j + 1 < order.size() && v[order[j + 1]] == v[order[i]]) ++j;
+    const double mean_rank = 0.5 * static_cast<double>(i + j) + 1.0;
+    for (std::size_t k = i; k <= j; ++k) r[order[k]] = mean_rank;
+    i = j + 1;
+  }
+  return r;
+}
+
+}  // namespace
+
+double spearman_correlation(const std::vector<double>& x, const std::vector<double>& y) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  if (x.size() != y.size() || x.size() < 2) return nan;
+  for (std::size_t i = 0; i < x.size(); ++i)
+    if (!std::isfinite(x[i]) || !std::isfinite(y[i])) return nan;
+  const std::vector<double> rx = ranks(x), ry = ranks(y);
+  const double mean = 0.5 * static_cast<double>(x.size() + 1);
+  double sxy = 0.0, sxx = 0.0, syy = 0.0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    sxy += (rx[i] - mean) * (ry[i] - mean);
+    sxx += (rx[i] - mean) * (rx[i] - mean);
+    syy += (ry[i] - mean) * (ry[i] - mean);
+  }
+  return sxx > 0.0 && syy > 0.0 ? sxy / std::sqrt(sxx * syy) : nan;
 }
 
 }  // namespace diffgen

@@ -4,6 +4,8 @@
 
 #include <vector>
 
+#include "core/types.hpp"
+
 namespace diffgen {
 
 struct Spread {
@@ -16,7 +18,23 @@ struct Spread {
 
 Spread spread(const std::vector<double>& values);
 
+// A value with its Monte Carlo standard error (0 for a quadrature).
+struct Estimate {
+  double value = 0.0;
+  double standard_error = 0.0;
+};
+
+// The mean of independent draws and its standard error sd/√n (sample
+// standard deviation); needs at least two draws.
+Estimate mean_estimate(const Vector& draws);
+
 // The 0.975 quantile of Student's t with `dof` degrees of freedom (dof >= 1).
 double student_t975(int dof);
+
+// Spearman's rank correlation of paired values (ties take their mean rank):
+// the Pearson correlation of the ranks, in [−1, 1]. NaN when fewer than two
+// pairs, a length mismatch, a non-finite value, or a sample whose ranks are
+// all equal.
+double spearman_correlation(const std::vector<double>& x, const std::vector<double>& y);
 
 }  // namespace diffgen

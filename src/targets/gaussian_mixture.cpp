@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 #include <numbers>
+#include <string>
 
 #include "core/error.hpp"
 
@@ -147,6 +148,21 @@ GaussianMixture GaussianMixture::symmetric_two_mode(double mu, double var) {
   Matrix v(2, 1);
   v << var, var;
   return GaussianMixture(w, m, v);
+}
+
+GaussianMixture GaussianMixture::ring(Index components, double radius, double std) {
+  if (components < 1 || !(radius >= 0.0) || !std::isfinite(radius) || !(std > 0.0) || !std::isfinite(std))
+    throw ConfigError("ring mixture: components = " + std::to_string(components) + ", radius = " +
+                      std::to_string(radius) + ", std = " + std::to_string(std) +
+                      " are not allowed (need components >= 1, a finite radius >= 0 and a finite std > 0)");
+  Matrix means(components, 2);
+  for (Index k = 0; k < components; ++k) {
+    const double angle = 2.0 * std::numbers::pi * static_cast<double>(k) / static_cast<double>(components);
+    means(k, 0) = radius * std::cos(angle);
+    means(k, 1) = radius * std::sin(angle);
+  }
+  return GaussianMixture(Vector::Constant(components, 1.0 / static_cast<double>(components)), means,
+                         Matrix::Constant(components, 2, std * std));
 }
 
 GaussianMixture GaussianMixture::empirical(const Matrix& data) {

@@ -19,6 +19,12 @@ class GaussianMixture final : public Target {
   // ½N(-mu, var) + ½N(mu, var) in one dimension (Li2023's reference target
   // has mu = 3, var = 1: "modes' distance 6").
   static GaussianMixture symmetric_two_mode(double mu, double var = 1.0);
+  // The common 2-D toy of `components` equal-weight isotropic Gaussians
+  // N(μ_k, std² I) with means on a circle, μ_k = radius (cos θ_k, sin θ_k),
+  // θ_k = 2πk / components. The defaults are the usual "8 Gaussians" (means
+  // at radius 4 with std 0.5, all divided by 1.414 as in FFJORD's toy data):
+  // well-separated modes with no density between them.
+  static GaussianMixture ring(Index components = 8, double radius = 4.0 / 1.414, double std = 0.5 / 1.414);
   // (1/n) Σ_i N(x_i, 0): the training set itself. Its law at time t is
   // (1/n) Σ_i N(a x_i, s² I), whose score is the empirical oracle. It has no
   // density at s = 0.

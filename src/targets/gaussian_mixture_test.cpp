@@ -129,6 +129,27 @@ TEST(GaussianMixture, EmpiricalMixtureIsTheSmoothedTrainingSet) {
   EXPECT_THROW(g.log_density(X, 1.0, 0.0), NumericalError);
 }
 
+TEST(GaussianMixture, RingHasItsMeansEquallySpacedOnTheCircle) {
+  const auto ring = GaussianMixture::ring();
+  ASSERT_EQ(ring.dim(), 2);
+  ASSERT_EQ(ring.components(), 8);
+  const double radius = 4.0 / 1.414, var = 0.25 / (1.414 * 1.414);
+  for (Index k = 0; k < 8; ++k) {
+    EXPECT_NEAR(ring.means().row(k).norm(), radius, 1e-12);
+    // Neighbours are a chord 2 r sin(π/8) apart.
+    EXPECT_NEAR((ring.means().row(k) - ring.means().row((k + 1) % 8)).norm(),
+                2.0 * radius * std::sin(std::numbers::pi / 8.0), 1e-12);
+    EXPECT_DOUBLE_EQ(ring.weights()[k], 0.125);
+  }
+  EXPECT_NEAR(ring.means()(0, 0), radius, 1e-12);  // θ_0 = 0
+  // Symmetric about the origin, and E‖x‖² = r² + 2 std².
+  EXPECT_NEAR(ring.mean().norm(), 0.0, 1e-12);
+  EXPECT_NEAR(ring.covariance().trace(), radius * radius + 2.0 * var, 1e-12);
+  EXPECT_THROW(GaussianMixture::ring(0), ConfigError);
+  EXPECT_THROW(GaussianMixture::ring(8, -1.0), ConfigError);
+  EXPECT_THROW(GaussianMixture::ring(8, 2.0, 0.0), ConfigError);
+}
+
 TEST(GaussianMixture, RejectsBadParameters) {
   Vector w(2);
   w << 0.5, 0.6;

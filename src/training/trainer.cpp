@@ -15,7 +15,9 @@ namespace diffgen {
 std::string TrainerOptions::validate() const {
   if (auto err = optimizer.validate(); !err.empty()) return err;
   if (batch_size < 0) return fmt::format("batch_size = {} must be >= 0 (0 = full batch)", batch_size);
-  if (!(eps > 0.0) || !std::isfinite(eps)) return fmt::format("eps = {} must be > 0 and finite", eps);
+  // eps = 0 is Chen2025's t ~ U[0, T]; a model whose output divides by s(t)
+  // then fails at t = 0 with a non-finite loss (NumericalError, exit 4).
+  if (!(eps >= 0.0) || !std::isfinite(eps)) return fmt::format("eps = {} must be >= 0 and finite", eps);
   return {};
 }
 

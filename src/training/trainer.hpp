@@ -34,7 +34,7 @@ struct EnumNames<LossKind> {
 struct TrainerOptions {
   OptimizerOptions optimizer;
   Index batch_size = 32;           // minibatch size; 0 or >= n: full batch (gradient descent)
-  double eps = 1e-5;               // t ~ U[eps, T]
+  double eps = 1e-5;               // t ~ U[eps, T]; 0 allowed (Chen2025's U[0, T])
   LossKind loss = LossKind::Empirical;
   // Empty when valid, else what is wrong.
   std::string validate() const;

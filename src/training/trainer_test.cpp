@@ -7,9 +7,12 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/parallel.hpp"
+#include "models/deep_mlp.hpp"
 #include "models/malloc_counter.hpp"
 #include "models/reference_mlp.hpp"
 #include "targets/gaussian_mixture.hpp"
+#include "targets/swiss_roll.hpp"
 
 namespace diffgen {
 namespace {
@@ -270,6 +273,61 @@ TEST(Trainer, EmpiricalStepsAllocateNothingAfterTheFirstEpoch) {
   EXPECT_EQ(allocations, 0);
 }
 
+// Chen2025's toy setting: DeepMlp 3 × 128 (raw t, g-times-score) on 200
+// Swiss-roll points under the VP SDE, full batch, Adam lr 1e-3.
+struct ChenRun {
+  std::shared_ptr<const Sde> sde = std::make_shared<VpSde>(0.1, 20.0, 1.0);
+  Matrix data;
+  std::unique_ptr<DeepMlp> net;
+  ChenRun() {
+    Rng data_rng(21), init(22);
+    data = SwissRoll().sample(200, data_rng);
+    net = std::make_unique<DeepMlp>(2, DeepMlpOptions{}, sde, init);
+  }
+  Trainer trainer() {
+    TrainerOptions o;
+    o.optimizer.kind = OptimizerKind::Adam;
+    o.optimizer.lr = 1e-3;
+    o.batch_size = 0;
+    return Trainer(*net, sde, data, nullptr, o, Rng(23));
+  }
+};
+
+TEST(Trainer, DeepMlpFullBatchAdamStepsAllocateNothingAfterTheFirst) {
+  // The whole step (draws, forward, backward, Adam, checks) on one thread.
+  const int before = num_threads();
+  set_num_threads(1);
+  ChenRun run;
+  Trainer trainer = run.trainer();
+  trainer.run_epoch();
+  const long allocations = testing::count_allocations([&] {
+    for (int e = 0; e < 3; ++e) trainer.run_epoch();
+  });
+  set_num_threads(before);
+  if (allocations < 0) GTEST_SKIP() << "allocations cannot be counted in this build";
+  EXPECT_EQ(allocations, 0);
+}
+
+TEST(Trainer, DeepMlpTrainingIsBitIdenticalForAnyThreadCount) {
+  const int before = num_threads();
+  std::vector<Vector> trained;
+  std::vector<double> losses;
+  for (int threads : {1, 2, 3}) {
+    set_num_threads(threads);
+    ChenRun run;
+    Trainer trainer = run.trainer();
+    double loss = 0.0;
+    for (int e = 0; e < 5; ++e) loss = trainer.run_epoch();
+    trained.push_back(run.net->parameters());
+    losses.push_back(loss);
+  }
+  set_num_threads(before);
+  EXPECT_EQ(trained[1], trained[0]);
+  EXPECT_EQ(trained[2], trained[0]);
+  EXPECT_EQ(losses[1], losses[0]);
+  EXPECT_EQ(losses[2], losses[0]);
+}
+
 TEST(Trainer, SwitchingOptimizerMidRun) {
   ReferenceRun run(4);
   Trainer trainer = run.trainer(4, sgd_options(0.5));
@@ -316,8 +374,10 @@ TEST(TrainerOptions, Validation) {
   o.batch_size = -1;
   EXPECT_EQ(o.validate(), "batch_size = -1 must be >= 0 (0 = full batch)");
   o = {};
-  o.eps = 0.0;
-  EXPECT_EQ(o.validate(), "eps = 0 must be > 0 and finite");
+  o.eps = 0.0;  // Chen2025's t ~ U[0, T]
+  EXPECT_TRUE(o.validate().empty());
+  o.eps = -1e-3;
+  EXPECT_EQ(o.validate(), "eps = -0.001 must be >= 0 and finite");
   o = {};
   o.optimizer.lr = -1;
   EXPECT_EQ(o.validate(), "lr = -1 must be > 0 and finite");
