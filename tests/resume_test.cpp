@@ -32,6 +32,12 @@ const std::vector<Case>& cases() {
        {"--seeds", "2", "--set", "T_values=0.3,0.6,1.0", "--set", "m_values=40", "--set", "train.steps=200", "--set",
         "model.deep_mlp.hidden=32,32", "--set", "test.points=200", "--set", "test.sampler_steps=100", "--set",
         "bound.L.steps=100", "--set", "bound.term1.draws=50"}},
+      // The joint arm's learned-T path is part of its stored result.
+      {"chen-regularized",
+       {"--set", "targets=swiss-roll-mixture", "--set", "T_values=1.0", "--set", "m_values=40", "--set",
+        "train.steps=200", "--set", "model.deep_mlp.hidden=32,32", "--set", "test.points=200", "--set",
+        "test.sampler_steps=100", "--set", "bound.L.steps=100", "--set", "bound.term1.draws=50", "--set",
+        "regularized.curve_nodes=5", "--set", "regularized.curve_draws=20"}},
   };
   return all;
 }

@@ -18,22 +18,30 @@ const std::vector<ChenTestMetric>& chen_test_metrics() {
   return metrics;
 }
 
-ChenGridStudy::ChenGridStudy(ChenSettings s, Index seeds) : s_(std::move(s)), seeds_(seeds) {
-  for (Index k = 0; k < seeds_; ++k)
-    for (ChenTarget target : s_.targets)
-      for (Index m : s_.m_values)
-        for (double T : s_.T_values) {
-          points_.push_back({k, target, m, T});
-          // Training dominates: full-batch steps cost m each.
-          tasks_.push_back({fmt::format("{}-m{}-T{}-seed-{}", enum_name(target), m, T, k),
-                            static_cast<double>(m) * static_cast<double>(s_.steps), s_.steps + 1, {}, true,
-                            "train, bound and test"});
-        }
+ChenGridStudy::ChenGridStudy(ChenSettings s, Index seeds)
+    : ChenGridStudy(s, seeds, [&] {
+        std::vector<Point> points;
+        for (Index k = 0; k < seeds; ++k)
+          for (ChenTarget target : s.targets)
+            for (Index m : s.m_values)
+              for (double T : s.T_values) points.push_back({k, target, m, T, std::nullopt});
+        return points;
+      }()) {}
+
+ChenGridStudy::ChenGridStudy(ChenSettings s, Index seeds, const std::vector<Point>& points)
+    : s_(std::move(s)), seeds_(seeds), points_(points) {
+  for (const Point& p : points_) {
+    const std::string arm = p.arm ? fmt::format("-{}", enum_name(*p.arm)) : "";
+    // Training dominates: full-batch steps cost m each.
+    tasks_.push_back({fmt::format("{}-m{}-T{}{}-seed-{}", enum_name(p.target), p.m, p.T, arm, p.seed),
+                      static_cast<double>(p.m) * static_cast<double>(s_.steps), s_.steps + 1, {}, true,
+                      "train, bound and test"});
+  }
 }
 
 TaskValue ChenGridStudy::run_task(Index i, const TaskContext& context) const {
   const Point& p = points_[static_cast<std::size_t>(i)];
-  return make_value(run_chen_point(s_, p.target, p.T, p.m, p.seed, context));
+  return make_value(run_chen_point(s_, p.target, p.T, p.m, p.seed, context, p.arm));
 }
 
 Json ChenGridStudy::encode(Index, const TaskValue& value) const {
@@ -46,7 +54,9 @@ TaskValue ChenGridStudy::decode(Index, const Json& json) const {
 
 SeedTable ChenGridStudy::seed_table(const std::vector<TaskValue>& values, Index k) const {
   SeedTable t;
+  const bool arms = !points_.empty() && points_.front().arm.has_value();
   t.keys = {"target", "m", "T"};
+  if (arms) t.keys.push_back("arm");
   for (const auto& c : chen_columns()) t.metrics.push_back(c.name);
   for (std::size_t i = 0; i < points_.size(); ++i) {
     const Point& p = points_[i];
@@ -54,6 +64,7 @@ SeedTable ChenGridStudy::seed_table(const std::vector<TaskValue>& values, Index 
     const auto& v = value_as<ChenPoint>(values[i]);
     if (!v.failure.empty() && t.failure.empty()) t.failure = v.failure;
     t.key_values.push_back({std::string(enum_name(p.target)), std::to_string(p.m), format_double(p.T)});
+    if (arms) t.key_values.back().push_back(std::string(p.arm ? enum_name(*p.arm) : ""));
     std::vector<double> row;
     for (const auto& c : chen_columns()) row.push_back(v.*(c.field));
     t.values.push_back(std::move(row));
@@ -62,10 +73,10 @@ SeedTable ChenGridStudy::seed_table(const std::vector<TaskValue>& values, Index 
 }
 
 const ChenPoint* ChenGridStudy::at(const std::vector<TaskValue>& values, Index seed, ChenTarget target, Index m,
-                                   double T) const {
+                                   double T, std::optional<ChenArm> arm) const {
   for (std::size_t i = 0; i < points_.size(); ++i) {
     const Point& p = points_[i];
-    if (p.seed == seed && p.target == target && p.m == m && p.T == T) {
+    if (p.seed == seed && p.target == target && p.m == m && p.T == T && p.arm == arm) {
       const auto& v = value_as<ChenPoint>(values[i]);
       return v.failure.empty() ? &v : nullptr;
     }
@@ -82,7 +93,9 @@ Spread ChenGridStudy::spread_at(const std::vector<TaskValue>& values, ChenTarget
 }
 
 void ChenGridStudy::write_metrics(const std::vector<TaskValue>& values, RunWriter& out) const {
+  const bool arms = !points_.empty() && points_.front().arm.has_value();
   std::vector<std::string> columns{"seed", "target", "m", "T"};
+  if (arms) columns.push_back("arm");
   for (const auto& c : chen_columns()) columns.push_back(c.name);
   columns.push_back("failure");
   CsvTable csv(columns);
@@ -91,6 +104,7 @@ void ChenGridStudy::write_metrics(const std::vector<TaskValue>& values, RunWrite
     const Point& p = points_[i];
     const auto& v = value_as<ChenPoint>(values[i]);
     std::vector<CsvCell> row{p.seed, std::string(enum_name(p.target)), p.m, p.T};
+    if (arms) row.emplace_back(std::string(p.arm ? enum_name(*p.arm) : ""));
     for (const auto& c : chen_columns()) row.emplace_back(v.*(c.field));
     row.emplace_back(v.failure);
     csv.add_row(std::move(row));

@@ -1,6 +1,8 @@
 // The plan shared by the Chen2025 toy experiments (chen-t-sweep,
-// chen-m-sweep): one kept task per (seed, target, m, T), each a ChenPoint
-// (experiments/chen_study.hpp). The experiments differ only in their report.
+// chen-m-sweep, chen-regularized): one kept task per (seed, target, m, T,
+// training arm), each a ChenPoint (experiments/chen_study.hpp). The sweeps
+// plan every (seed, target, m, T) without an arm; the experiments differ in
+// their plan and report.
 #pragma once
 
 #include <functional>
@@ -23,6 +25,7 @@ const std::vector<ChenTestMetric>& chen_test_metrics();
 
 class ChenGridStudy : public Study {
  public:
+  // Every (seed, target, m, T) of the settings, trained on the denoising loss.
   ChenGridStudy(ChenSettings s, Index seeds);
   const std::vector<TaskInfo>& tasks() const override { return tasks_; }
   TaskValue run_task(Index task, const TaskContext& context) const override;
@@ -36,13 +39,17 @@ class ChenGridStudy : public Study {
     ChenTarget target;
     Index m;
     double T;
+    std::optional<ChenArm> arm;
   };
-  // The seed's point at (target, m, T); nullptr when it is not planned or failed.
-  const ChenPoint* at(const std::vector<TaskValue>& values, Index seed, ChenTarget target, Index m, double T) const;
+  // Exactly these points.
+  ChenGridStudy(ChenSettings s, Index seeds, const std::vector<Point>& points);
+  // The seed's point at (target, m, T, arm); nullptr when it is not planned or failed.
+  const ChenPoint* at(const std::vector<TaskValue>& values, Index seed, ChenTarget target, Index m, double T,
+                      std::optional<ChenArm> arm = std::nullopt) const;
   // f over the seeds' completed points at (target, m, T).
   Spread spread_at(const std::vector<TaskValue>& values, ChenTarget target, Index m, double T,
                    const std::function<double(const ChenPoint&)>& f) const;
-  // metrics.csv: one row per point, every column of chen_columns().
+  // metrics.csv: one row per point, every column of chen_columns() (and the arm, when planned).
   void write_metrics(const std::vector<TaskValue>& values, RunWriter& out) const;
   // Every failed point's reason, in plan order.
   std::vector<std::string> failures(const std::vector<TaskValue>& values) const;

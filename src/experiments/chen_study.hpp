@@ -5,11 +5,13 @@
 // several ways: the authors' KDE-KL (with its perfect-generator floor), the
 // energy distance, and for mixture targets the exact KL(p_0 ‖ p_θ) and test
 // NLL by the PF-ODE likelihood, plus the prior mismatch KL(p_T ‖ N(0, I)).
-// The experiments chen-t-sweep (and later chen-m-sweep) plan such points.
+// The experiments chen-t-sweep, chen-m-sweep and chen-regularized plan such
+// points; chen-regularized also trains on the bound (training/bound_trainer.hpp).
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,12 +25,38 @@
 
 namespace diffgen {
 
-enum class ChenTarget { SwissRoll, SwissRollMixture };
+// file: the points of data.file, split per seed into training and test points.
+enum class ChenTarget { SwissRoll, SwissRollMixture, File };
 
 template <>
 struct EnumNames<ChenTarget> {
   static constexpr std::array table{std::pair{ChenTarget::SwissRoll, std::string_view("swiss-roll")},
-                                    std::pair{ChenTarget::SwissRollMixture, std::string_view("swiss-roll-mixture")}};
+                                    std::pair{ChenTarget::SwissRollMixture, std::string_view("swiss-roll-mixture")},
+                                    std::pair{ChenTarget::File, std::string_view("file")}};
+};
+
+// How chen-regularized trains (THEORY.md §7's two readings of "the bound in
+// the optimization"): plain denoising, with the score-norm penalty at a
+// fixed T, or with the penalty and T learned jointly.
+enum class ChenArm { Plain, Penalty, Joint };
+
+template <>
+struct EnumNames<ChenArm> {
+  static constexpr std::array table{std::pair{ChenArm::Plain, std::string_view("plain")},
+                                    std::pair{ChenArm::Penalty, std::string_view("penalty")},
+                                    std::pair{ChenArm::Joint, std::string_view("joint")}};
+};
+
+// chen-regularized's own keys (regularized.*).
+struct ChenRegularization {
+  std::vector<ChenArm> arms{ChenArm::Plain, ChenArm::Penalty, ChenArm::Joint};
+  double lambda = 0.0;              // the penalty's weight; 0: √2R
+  double baseline_T = 1.0;          // the plain arm every other is compared with
+  double T_start = 1.0;             // joint: the initial T
+  double T_lr = 1e-2;               // joint: Adam's learning rate on T
+  std::vector<double> T_range{0.2, 2.0};  // joint: T stays in [lo, hi]
+  Index curve_nodes = 37;           // joint: the data terms tabulated on this many T
+  Index curve_draws = 200;          // joint: term1's draws per point in that table
 };
 
 // consistent: THEORY.md §7's reading; authors-toy: every choice of the toy
@@ -53,6 +81,8 @@ struct EnumNames<EntropyRule> {
 struct ChenSettings {
   std::uint64_t seed = 0;
   std::vector<ChenTarget> targets{ChenTarget::SwissRoll, ChenTarget::SwissRollMixture};
+  std::string data_file;                     // target file: the points
+  std::shared_ptr<const Matrix> file_points;  // loaded by chen_settings
   std::vector<double> T_values{0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4, 1.6, 1.8};
   std::vector<Index> m_values{200};
   Index mixture_components = 20;
@@ -81,13 +111,19 @@ struct ChenSettings {
   double ode_eps = 1e-3;
   double ode_tolerance = 1e-5;
   Index prior_mismatch_draws = 20000;
+  ChenRegularization regularized;
 };
 
-// Every key above; `except` as in OptionTable::declare.
+// Every key above but regularized.*; `except` as in OptionTable::declare.
 const OptionTable<ChenSettings>& chen_options();
+// The keys regularized.* (chen-regularized only).
+const OptionTable<ChenSettings>& chen_regularized_options();
 // Reads and checks the settings, applying bound.preset to the keys the user
 // did not set. ConfigError naming the keys.
 ChenSettings chen_settings(const Config& config, ChenSettings defaults = {});
+// chen-regularized's checks of regularized.* (after chen_settings and a read
+// of chen_regularized_options()); sets λ = √2R where it is 0.
+void check_regularization(ChenSettings& s);
 
 // One point's numbers. NaN where a metric does not apply (no exact density
 // for the Swiss roll) or where the point failed (failure says why).
@@ -96,7 +132,10 @@ struct ChenPoint {
   double bound = 0, bound_se = 0, final_train_loss = 0;
   double kde_kl = 0, kde_kl_floor = 0, energy = 0;
   double exact_kl = 0, exact_kl_se = 0, nll = 0, nll_se = 0, prior_mismatch = 0, prior_mismatch_se = 0;
+  double T_final = 0;           // the horizon evaluated: T, or where a learned T ended
+  std::vector<double> T_path;   // joint arm: T every kPathEvery steps, from the start
   std::string failure;
+  static constexpr Index kPathEvery = 100;
 };
 
 // The metric columns of a point, in output order, with a reader each.
@@ -110,11 +149,14 @@ Json chen_point_to_json(const ChenPoint& p);
 ChenPoint chen_point_from_json(const Json& j);
 
 // Trains and measures one point; seed k draws from streams of (settings.seed,
-// k, target, m) so every T of a seed sees the same training set. A numerical
-// failure (training diverged, an ODE that did not converge) is returned in
-// `failure`, not thrown.
+// k, target, m) so every T and arm of a seed sees the same training set and
+// initialization. Without an arm the network is trained by the Trainer on
+// the denoising loss (chen-t-sweep, chen-m-sweep); with one, by the
+// BoundTrainer (T is then the fixed horizon, or the joint arm's start). A
+// numerical failure (training diverged, an ODE that did not converge) is
+// returned in `failure`, not thrown.
 ChenPoint run_chen_point(const ChenSettings& s, ChenTarget target, double T, Index m, Index seed,
-                         const TaskContext& context);
+                         const TaskContext& context, std::optional<ChenArm> arm = std::nullopt);
 
 // One (target, m)'s points, per T (rows, in settings.T_values order) and per
 // seed (columns; null or failed where missing).

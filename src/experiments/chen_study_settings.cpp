@@ -2,10 +2,14 @@
 // authors-toy preset, and the checks across keys. Tested by chen_study_test.cpp.
 #include <fmt/format.h>
 
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <functional>
+#include <numbers>
 
 #include "core/error.hpp"
+#include "data/points_file.hpp"
 #include "experiments/chen_study.hpp"
 
 namespace diffgen {
@@ -88,7 +92,11 @@ OptionTable<S> make_table() {
   t.add("seed", [](S& s) -> auto& { return s.seed; }, "base seed; seed k of --seeds K uses streams derived from (seed, k)",
         {.min = 0});
   t.add("targets", [](S& s) -> auto& { return s.targets; },
-        "the 2-D targets: the authors' Swiss roll (samples only) and a Gaussian mixture laid along it (exact density)");
+        "the targets: the authors' Swiss roll (samples only), a Gaussian mixture laid along it (exact density), or "
+        "file (the points of data.file)");
+  t.add("data.file", [](S& s) -> auto& { return s.data_file; },
+        "a .csv or .npy of points (any dimension) for the target file: each seed shuffles them, trains on the "
+        "first m and tests on the last test.points after the largest m (no exact density, no KDE-KL floor)");
   t.add("target.mixture_components", [](S& s) -> auto& { return s.mixture_components; },
         "components of the Swiss-roll-shaped mixture", {.min = 1, .max = 10000});
   t.add("T_values", [](S& s) -> auto& { return s.T_values; }, "diffusion horizons T of the VP SDE",
@@ -97,6 +105,30 @@ OptionTable<S> make_table() {
   add_model_and_training(t);
   add_bound(t);
   add_test(t);
+  return t;
+}
+
+OptionTable<S> make_regularized_table() {
+  OptionTable<S> t;
+  t.add("regularized.arms", [](S& s) -> auto& { return s.regularized.arms; },
+        "how the network is trained: plain (denoising loss), penalty (+ λ·L·√(B(T)/2m), the bound's θ part, at each "
+        "T of T_values) and joint (the penalty with T learned, from regularized.T_start)");
+  t.add("regularized.lambda", [](S& s) -> auto& { return s.regularized.lambda; },
+        "the penalty's weight λ; 0: √2R, which makes the objective the bound (up to L's batch-mean surrogate)",
+        {.min = 0.0});
+  t.add("regularized.baseline_T", [](S& s) -> auto& { return s.regularized.baseline_T; },
+        "every arm is compared with plain training at this T (one of T_values)", {.min = 0.0, .min_exclusive = true});
+  t.add("regularized.T_start", [](S& s) -> auto& { return s.regularized.T_start; }, "joint: the initial T",
+        {.min = 0.0, .min_exclusive = true});
+  t.add("regularized.T_lr", [](S& s) -> auto& { return s.regularized.T_lr; }, "joint: Adam's learning rate on T",
+        {.min = 0.0, .min_exclusive = true});
+  t.add("regularized.T_range", [](S& s) -> auto& { return s.regularized.T_range; },
+        "joint: [lo, hi], the range T is kept in", {.min = 0.0, .max = 10.0, .min_exclusive = true});
+  t.add("regularized.curve_nodes", [](S& s) -> auto& { return s.regularized.curve_nodes; },
+        "joint: T values at which the data-only terms are tabulated for their slope", {.min = 3, .max = 10000});
+  t.add("regularized.curve_draws", [](S& s) -> auto& { return s.regularized.curve_draws; },
+        "joint: term1's Monte Carlo draws per training point in that table (the same draws at every T)",
+        {.min = 2, .max = 1e6});
   return t;
 }
 
@@ -121,11 +153,57 @@ void require(bool ok, const std::string& message) {
   if (!ok) throw ConfigError(message);
 }
 
+// Loads data.file (a bad file is refused, exit 3, before anything is
+// written) and ties it to the target file.
+void check_data_file(const Config& config, S& s) {
+  const bool file_target = std::find(s.targets.begin(), s.targets.end(), ChenTarget::File) != s.targets.end();
+  if (s.data_file.empty()) {
+    require(!file_target, "targets has file but data.file is not set: name the .csv or .npy of points");
+    return;
+  }
+  if (!config.is_user_set("targets")) s.targets = {ChenTarget::File};
+  require(std::find(s.targets.begin(), s.targets.end(), ChenTarget::File) != s.targets.end(),
+          "data.file = '" + s.data_file + "' is set but targets does not have file: add it, or leave targets unset");
+  if (!s.file_points) s.file_points = std::make_shared<const Matrix>(load_points(s.data_file));
+  const Index rows = s.file_points->rows(), largest = s.m_values.back();
+  require(rows >= largest + 2, fmt::format("data.file = '{}' has {} points: the largest m = {} leaves fewer than 2 to "
+                                           "test on",
+                                           s.data_file, rows, largest));
+}
+
 }  // namespace
 
 const OptionTable<ChenSettings>& chen_options() {
   static const OptionTable<S> table = make_table();
   return table;
+}
+
+const OptionTable<ChenSettings>& chen_regularized_options() {
+  static const OptionTable<S> table = make_regularized_table();
+  return table;
+}
+
+void check_regularization(ChenSettings& s) {
+  auto& r = s.regularized;
+  // 0 stands for √2R, so that a preset file written by `describe --toml` keeps following bound.R.
+  if (r.lambda == 0.0) r.lambda = std::numbers::sqrt2 * s.R;
+  require(!r.arms.empty(), "regularized.arms is empty: name at least one of plain, penalty, joint");
+  require(r.T_range.size() == 2 && r.T_range[0] < r.T_range[1],
+          fmt::format("regularized.T_range = [{}] must be two values [lo, hi] with lo < hi", fmt::join(r.T_range, ", ")));
+  require(s.t_min < r.T_range[0],
+          fmt::format("train.t_min = {} must be below regularized.T_range's lo = {}", s.t_min, r.T_range[0]));
+  require(s.ode_eps < r.T_range[0],
+          fmt::format("test.ode.eps = {} must be below regularized.T_range's lo = {}", s.ode_eps, r.T_range[0]));
+  require(r.T_start >= r.T_range[0] && r.T_start <= r.T_range[1],
+          fmt::format("regularized.T_start = {} must lie in regularized.T_range [{}, {}]", r.T_start, r.T_range[0],
+                      r.T_range[1]));
+  const bool plain = std::find(r.arms.begin(), r.arms.end(), ChenArm::Plain) != r.arms.end();
+  const bool baseline_planned = std::find(s.T_values.begin(), s.T_values.end(), r.baseline_T) != s.T_values.end();
+  require(plain && baseline_planned,
+          fmt::format("regularized.baseline_T = {} needs the plain arm at that T: put plain in regularized.arms and "
+                      "{} in T_values",
+                      r.baseline_T, r.baseline_T));
+  require(s.m_values.size() == 1, fmt::format("chen-regularized trains at one m; m_values has {}", s.m_values.size()));
 }
 
 ChenSettings chen_settings(const Config& config, ChenSettings defaults) {
@@ -142,6 +220,7 @@ ChenSettings chen_settings(const Config& config, ChenSettings defaults) {
   require(s.t_min > 0.0 || s.model.output != OutputParametrization::ScoreTimesStd,
           "train.t_min = 0 needs model.deep_mlp.output = score or g-times-score: s(t)·score is divided by s(0) = 0");
   if (auto e = s.L.validate(); !e.empty()) throw ConfigError(e);
+  check_data_file(config, s);
   return s;
 }
 

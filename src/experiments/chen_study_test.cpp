@@ -1,7 +1,9 @@
 // The Chen2025 toy studies: the settings (the authors-toy preset, the checks
-// across keys) and a small chen-t-sweep run in process whose outputs agree
-// with their definitions. Also covers chen_study_settings.cpp,
-// chen_t_sweep.cpp and chen_plots.cpp (through the run's outputs).
+// across keys, data.file) and small chen-t-sweep, chen-m-sweep and
+// chen-regularized runs in process whose outputs agree with their
+// definitions. Also covers chen_study_settings.cpp, chen_grid_study.cpp,
+// chen_t_sweep.cpp, chen_m_sweep.cpp, chen_regularized.cpp and
+// chen_plots.cpp (through the runs' outputs).
 #include "experiments/chen_study.hpp"
 
 #include <gmock/gmock.h>
@@ -14,6 +16,7 @@
 
 #include "core/error.hpp"
 #include "core/io.hpp"
+#include "data/points_file.hpp"
 #include "experiments/run.hpp"
 #include "testing/temp_dir.hpp"
 
@@ -144,6 +147,121 @@ TEST(ChenMSweep, TheGeneratorTermFallsLikeOneOverRootM) {
   EXPECT_NEAR(target.at("slopes").at("term3").at("slope").get<double>(), -0.5, 0.3);
   EXPECT_TRUE(target.at("slopes").contains("exact_kl"));
   EXPECT_TRUE(std::filesystem::exists(dir.path() / "plots" / "bound_and_error_vs_m_swiss-roll-mixture_T1.png"));
+}
+
+// The options that keep a run to seconds.
+const std::vector<std::string> kSmall{"train.steps=60", "model.deep_mlp.hidden=16,16", "test.points=60",
+                                      "test.sampler_steps=50", "bound.term1.draws=20", "bound.L.steps=50",
+                                      "test.prior_mismatch_draws=500", "bound.sm_loss.draws=5"};
+
+Json run_small(const std::string& experiment, std::vector<std::string> assignments, const TempDir& dir,
+               Index seeds) {
+  Config config(find_experiment(experiment)->schema());
+  assignments.insert(assignments.begin(), kSmall.begin(), kSmall.end());
+  for (const auto& a : assignments) config.set_from_assignment(a);
+  RunOptions options;
+  options.out_dir = dir.path();
+  options.seeds = seeds;
+  run_experiment(*find_experiment(experiment), config, options);
+  return Json::parse(read_text_file(dir.path() / "summary.json"));
+}
+
+// Every arm of chen-regularized on the mixture, two seeds: each reported
+// difference is the arm's mean minus the baseline's (paired, same counts),
+// plain and penalty keep their T, and the joint arm's T moves within its range.
+TEST(ChenRegularized, PairedDifferencesAgainstThePlainBaselineAndALearnedTInItsRange) {
+  TempDir dir;
+  const Json summary = run_small("chen-regularized",
+                                 {"targets=swiss-roll-mixture", "T_values=0.3,1.0", "m_values=20",
+                                  "regularized.T_range=0.25,1.5", "regularized.curve_nodes=5",
+                                  "regularized.curve_draws=10", "regularized.T_lr=0.05"},
+                                 dir, 2);
+  EXPECT_NEAR(summary.at("lambda").get<double>(), std::numbers::sqrt2 * 5.0, 1e-12);  // 0 stands for √2R
+  const auto& target = summary.at("targets").at(0);
+  const auto& arms = target.at("arms");
+  ASSERT_EQ(arms.size(), 5u);  // plain and penalty at two horizons, joint
+  const auto mean_of = [&](const std::string& arm, double T, const std::string& key) {
+    for (const auto& a : arms)
+      if (a.at("arm") == arm && a.at("T").get<double>() == T) return a.at(key).at("mean").get<double>();
+    ADD_FAILURE() << arm << " at T = " << T << " is missing";
+    return 0.0;
+  };
+  const auto& differences = target.at("differences");
+  EXPECT_EQ(differences.size(), 4u * 5u);  // four arms besides the baseline; four test errors and the bound
+  for (const auto& d : differences) {
+    const std::string arm = d.at("arm"), quantity = d.at("quantity");
+    const double T = d.at("T");
+    EXPECT_FALSE(arm == "plain" && T == 1.0) << "the baseline is not compared with itself";
+    EXPECT_EQ(d.at("difference").at("count").get<int>(), 2);
+    EXPECT_NEAR(d.at("difference").at("mean").get<double>(), mean_of(arm, T, quantity) - mean_of("plain", 1.0, quantity),
+                1e-9 * (1.0 + std::abs(mean_of("plain", 1.0, quantity))))
+        << arm << " " << T << " " << quantity;
+  }
+  EXPECT_EQ(mean_of("plain", 0.3, "T_final"), 0.3);
+  EXPECT_EQ(mean_of("penalty", 1.0, "T_final"), 1.0);
+  const double T_joint = mean_of("joint", 1.0, "T_final");
+  EXPECT_GE(T_joint, 0.25);
+  EXPECT_LE(T_joint, 1.5);
+  EXPECT_NE(T_joint, 1.0);
+  const std::string csv = read_text_file(dir.path() / "metrics.csv");
+  EXPECT_THAT(csv, HasSubstr("seed,target,m,T,arm,term1,"));
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1 + 2 * 5);
+  for (const char* plot : {"arms_swiss-roll-mixture.png", "learned_T_swiss-roll-mixture.png"})
+    EXPECT_TRUE(std::filesystem::exists(dir.path() / "plots" / plot)) << plot;
+}
+
+std::string plan_error(const std::string& experiment, const std::vector<std::string>& assignments) {
+  Config config(find_experiment(experiment)->schema());
+  try {
+    for (const auto& a : assignments) config.set_from_assignment(a);
+    find_experiment(experiment)->plan(config, 1);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(ChenRegularized, SettingsThatCannotBeComparedAreRefusedNamingTheKeys) {
+  EXPECT_THAT(plan_error("chen-regularized", {"regularized.baseline_T=0.5"}), HasSubstr("regularized.baseline_T = 0.5"));
+  EXPECT_THAT(plan_error("chen-regularized", {"regularized.arms=penalty,joint"}), HasSubstr("plain"));
+  EXPECT_THAT(plan_error("chen-regularized", {"regularized.T_start=3"}), HasSubstr("regularized.T_start = 3"));
+  EXPECT_THAT(plan_error("chen-regularized", {"regularized.T_range=1.5,0.5"}), HasSubstr("lo < hi"));
+  EXPECT_THAT(plan_error("chen-regularized", {"m_values=20,40"}), HasSubstr("one m"));
+  EXPECT_EQ(plan_error("chen-regularized", {}), "");
+}
+
+// A data file is split per seed into m training points and held-out test
+// points; it has no density, so no exact KL and no KDE-KL floor.
+TEST(ChenDataFile, TrainsOnTheFilesPointsAndTestsOnTheRest) {
+  TempDir dir;
+  Rng rng(3);
+  Matrix points(70, 2);
+  rng.fill_normal(points);
+  save_points_npy(dir.path() / "points.npy", points);
+  TempDir out;
+  const Json summary = run_small("chen-t-sweep",
+                                 {"data.file=" + (dir.path() / "points.npy").string(), "m_values=20", "T_values=0.5"},
+                                 out, 1);
+  const auto& target = summary.at("targets").at(0);
+  EXPECT_EQ(target.at("target"), "file");
+  const auto& row = target.at("per_T").at(0);
+  EXPECT_EQ(row.at("exact_kl").at("count").get<int>(), 0);
+  EXPECT_EQ(row.at("kde_kl_floor").at("count").get<int>(), 0);
+  EXPECT_EQ(row.at("energy_distance").at("count").get<int>(), 1);
+  EXPECT_TRUE(summary.at("failures").empty());
+  const std::string file = "data.file=" + (dir.path() / "points.npy").string();
+  EXPECT_THAT(plan_error("chen-t-sweep", {file, "m_values=69"}), HasSubstr("fewer than 2"));
+  EXPECT_THAT(plan_error("chen-t-sweep", {file, "targets=swiss-roll"}), HasSubstr("targets does not have file"));
+  EXPECT_THAT(plan_error("chen-t-sweep", {"targets=file"}), HasSubstr("data.file is not set"));
+  write_file_atomic(dir.path() / "bad.csv", "1,2\n3\n");
+  try {
+    Config config(find_experiment("chen-t-sweep")->schema());
+    config.set_from_assignment("data.file=" + (dir.path() / "bad.csv").string());
+    find_experiment("chen-t-sweep")->plan(config, 1);
+    FAIL() << "a malformed file was accepted";
+  } catch (const DataError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("bad.csv"));
+  }
 }
 
 }  // namespace

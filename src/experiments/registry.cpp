@@ -9,6 +9,7 @@ std::unique_ptr<Experiment> make_optimizers_experiment();
 std::unique_ptr<Experiment> make_capacity_experiment();
 std::unique_ptr<Experiment> make_chen_t_sweep_experiment();
 std::unique_ptr<Experiment> make_chen_m_sweep_experiment();
+std::unique_ptr<Experiment> make_chen_regularized_experiment();
 std::unique_ptr<Experiment> make_gradient_flow_experiment();
 std::unique_ptr<Experiment> make_rates_experiment();
 std::unique_ptr<Experiment> make_sampler_kl_experiment();
@@ -87,6 +88,7 @@ const std::vector<std::unique_ptr<Experiment>>& experiments() {
     v.push_back(make_capacity_experiment());
     v.push_back(make_chen_t_sweep_experiment());
     v.push_back(make_chen_m_sweep_experiment());
+    v.push_back(make_chen_regularized_experiment());
     v.push_back(make_gradient_flow_experiment());
     v.push_back(make_rates_experiment());
     v.push_back(make_sampler_kl_experiment());

@@ -20,7 +20,7 @@ using ::testing::Not;
 // its schema with exactly its default value, so the preset documents the
 // defaults and `--config configs/NAME.toml` changes nothing.
 TEST(Registry, EveryExperimentHasAPresetWithEveryKeyAtItsDefault) {
-  ASSERT_EQ(experiments().size(), 9u);
+  ASSERT_EQ(experiments().size(), 10u);
   for (const auto& e : experiments()) {
     const auto preset = std::filesystem::path(DIFFGEN_SOURCE_DIR) / "configs" / (e->name() + ".toml");
     ASSERT_TRUE(std::filesystem::exists(preset)) << preset << " is missing";
