@@ -11,6 +11,7 @@ default_packages=(
   libcli11-dev         # command line
   libtomlplusplus-dev  # configuration files
   nlohmann-json3-dev   # summary.json
+  zlib1g-dev           # gzipped IDX image files (Fashion-MNIST)
   libfmt-dev           # formatting
   libgtest-dev libgmock-dev  # tests
   libbenchmark-dev     # benchmarks
