@@ -38,9 +38,9 @@ test-sanitize: setup
 	@cmake --build build-sanitize -j $(JOBS)
 	ctest --test-dir build-sanitize --output-on-failure -j $(JOBS) -LE slow
 
-# libFuzzer on the parsers of user input (configs, CSV and NPY points), each
-# for FUZZ_SECONDS seconds; installs clang and libFuzzer when missing; fails
-# on any crash (fuzz/run.sh).
+# libFuzzer on the parsers of user input (configs, CSV and NPY points, IDX
+# images), each for FUZZ_SECONDS seconds; installs clang and libFuzzer when
+# missing; fails on any crash (fuzz/run.sh).
 FUZZ_SECONDS ?= 60
 fuzz: setup
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) JOBS=$(JOBS) bash fuzz/run.sh

@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-60}
 build=${FUZZ_BUILD:-build-fuzz}
 jobs=${JOBS:-$(nproc)}
-targets=(config csv npy)
+targets=(config csv npy idx)
 
 # clang, and libFuzzer with the sanitizer runtimes: on Debian bookworm
 # `clang` is clang-14 and `libclang-rt-dev` is libclang-rt-14-dev, which

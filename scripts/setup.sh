@@ -12,6 +12,7 @@ default_packages=(
   libtomlplusplus-dev  # configuration files
   nlohmann-json3-dev   # summary.json
   libkainjow-mustache-dev  # report templates
+  zlib1g-dev           # gzipped IDX image files (Fashion-MNIST)
   libfmt-dev           # formatting
   libgtest-dev libgmock-dev  # tests
   libbenchmark-dev     # benchmarks
