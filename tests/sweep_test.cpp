@@ -86,6 +86,9 @@ TEST_F(Sweep, EveryExperimentCanBeSwept) {
       {"chen-t-sweep",
        "[set]\nT_values = [0.3, 1.0]\nm_values = [20]\n" + kTinyChen + "[grid]\n\"train.lr\" = [0.001, 0.01]\n"},
       {"chen-m-sweep", "[set]\nm_values = [10, 20]\n" + kTinyChen + "[grid]\n\"train.lr\" = [0.001, 0.01]\n"},
+      {"chen-regularized", "[set]\nT_values = [1.0]\nm_values = [20]\n\"regularized.curve_nodes\" = 4\n"
+                           "\"regularized.curve_draws\" = 4\n" +
+                               kTinyChen + "[grid]\n\"regularized.lambda\" = [0.1, 1.0]\n"},
   };
   for (const auto& [experiment, body] : sweeps) {
     SCOPED_TRACE(experiment);

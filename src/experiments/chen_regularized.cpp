@@ -138,14 +138,15 @@ void ChenRegularizedStudy::add_plots(const std::vector<TaskValue>& values, ChenT
   const std::vector<Arm> arms = planned_arms(s_);
   PanelGrid panels;
   std::string key;
-  for (std::size_t i = 0; i < arms.size(); ++i) key += fmt::format("{}{} = {}", i ? "; " : "", i + 1, arms[i].label());
-  panels.title = fmt::format("{}: test error by training arm (dots: seeds; line: mean). {}", name, key);
+  for (std::size_t i = 0; i < arms.size(); ++i) key += fmt::format("{}{}: {}", i ? "  " : "", i + 1, arms[i].label());
+  panels.title = fmt::format("{} by training arm (dots: seeds, line: mean)   {}", name, key);
   panels.cols = 2;
+  panels.width = 1200;
   for (const Compared& q : compared_quantities()) {
     PlotSpec p;
     p.title = q.label;
     p.xlabel = "arm";
-    p.ylabel = "nats";
+    p.ylabel = q.field == &ChenPoint::energy ? "energy distance" : "nats";
     std::vector<double> x, y, mx, my;
     for (std::size_t i = 0; i < arms.size(); ++i) {
       for (Index k = 0; k < seeds_; ++k)
