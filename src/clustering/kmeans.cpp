@@ -7,6 +7,7 @@
 #include <numeric>
 #include <utility>
 
+#include "clustering/data_matrix.hpp"
 #include "core/error.hpp"
 #include "core/io.hpp"
 #include "core/parallel.hpp"
@@ -19,23 +20,9 @@ namespace {
 // scheduling.
 constexpr Index kPointChunk = 512;
 
-void require_finite(const Matrix& data) {
-  for (Index i = 0; i < data.rows(); ++i)
-    for (Index j = 0; j < data.cols(); ++j)
-      if (!std::isfinite(data(i, j)))
-        throw NumericalError(fmt::format("k-means: point {}, coordinate {} is {}", i, j, format_double(data(i, j))));
-}
-
-RowVector column_means(const Matrix& data) {
-  RowVector sum = RowVector::Zero(data.cols());
-  for (Index b = 0; b < data.rows(); b += kPointChunk)
-    sum += data.middleRows(b, std::min(kPointChunk, data.rows() - b)).colwise().sum();
-  return sum / static_cast<double>(data.rows());
-}
-
 // The mean over coordinates of the data's variance (divisor n, as numpy's var).
 double mean_variance(const Matrix& data) {
-  const RowVector mean = column_means(data);
+  const RowVector mean = chunked_column_means(data, kPointChunk);
   double sum = 0.0;
   for (Index b = 0; b < data.rows(); b += kPointChunk)
     sum += (data.middleRows(b, std::min(kPointChunk, data.rows() - b)).rowwise() - mean).squaredNorm();
@@ -180,7 +167,7 @@ Matrix kmeans_plus_plus(const Matrix& data, Index k, Index trials, Rng& rng) {
 }
 
 KMeansResult lloyd(const Matrix& data, Matrix centres, Index max_iter, double shift_tol) {
-  const RowVector mean = column_means(data);
+  const RowVector mean = chunked_column_means(data, kPointChunk);
   KMeansResult r;
   r.labels.assign(static_cast<std::size_t>(data.rows()), 0);
   Vector distance(data.rows());
@@ -222,7 +209,7 @@ KMeansResult kmeans(const Matrix& data, const KMeansOptions& options) {
   if (data.rows() < options.clusters)
     throw DataError(fmt::format("k-means: {} clusters need at least {} points, the data have {}", options.clusters,
                                 options.clusters, data.rows()));
-  require_finite(data);
+  require_finite_points(data, "k-means");
   const double shift_tol = options.tol * mean_variance(data);
   KMeansResult best;
   for (Index restart = 0; restart < options.n_init; ++restart) {

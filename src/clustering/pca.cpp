@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "clustering/data_matrix.hpp"
 #include "core/error.hpp"
 #include "core/io.hpp"
 #include "core/parallel.hpp"
@@ -21,21 +22,6 @@ namespace {
 constexpr Index kRowChunk = 2048;
 // Partial covariances held at once (kGroup d² doubles, 39 MB at d = 784).
 constexpr Index kGroup = 8;
-
-void require_finite(const Matrix& data) {
-  for (Index i = 0; i < data.rows(); ++i)
-    for (Index j = 0; j < data.cols(); ++j)
-      if (!std::isfinite(data(i, j)))
-        throw NumericalError(fmt::format("PCA: point {}, coordinate {} is {}", i, j, format_double(data(i, j))));
-}
-
-// The column means, summed over chunks of rows in chunk order.
-RowVector column_means(const Matrix& data) {
-  RowVector sum = RowVector::Zero(data.cols());
-  for (Index b = 0; b < data.rows(); b += kRowChunk)
-    sum += data.middleRows(b, std::min(kRowChunk, data.rows() - b)).colwise().sum();
-  return sum / static_cast<double>(data.rows());
-}
 
 // The sample covariance (divisor n − 1): each chunk of rows, centred, adds
 // its Gram matrix (the lower triangle, by a rank update); the chunks of a
@@ -79,8 +65,8 @@ Pca::Pca(const Matrix& data, Index components) {
                                 n == 1 ? "" : "s", d));
   if (components < 1 || components > d)
     throw ConfigError(fmt::format("PCA: components = {} must be between 1 and the data's dimension {}", components, d));
-  require_finite(data);
-  mean_ = column_means(data);
+  require_finite_points(data, "PCA");
+  mean_ = chunked_column_means(data, kRowChunk);
   const SquareMatrix cov = covariance(data, mean_);
   total_variance_ = cov.trace();
   // Eigenvalues come in increasing order: the last `components` are wanted, largest first.
